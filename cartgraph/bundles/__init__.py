@@ -1,0 +1,1 @@
+"""cartgraph.bundles (see DESIGN.md)."""

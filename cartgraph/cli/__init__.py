@@ -1,0 +1,1 @@
+"""The ``cartgraph`` command line (see ``cartgraph --help``)."""

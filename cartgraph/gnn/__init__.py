@@ -1,0 +1,1 @@
+"""cartgraph.gnn (see DESIGN.md)."""

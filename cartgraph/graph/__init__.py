@@ -1,0 +1,1 @@
+"""cartgraph.graph (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""cartgraph.text (see DESIGN.md)."""
