@@ -20,7 +20,7 @@ import pandas as pd
 from cartgraph.errors import DataError, described
 
 __all__ = [
-    "require_file", "require_dir", "read_table_file", "check_columns", "to_int", "to_float",
+    "require_file", "require_dir", "read_table_file", "check_columns", "to_int", "to_float", "to_number",
     "to_datetime", "to_str", "read_json_lines", "open_text", "line_of",
 ]
 
@@ -134,6 +134,32 @@ def to_float(frame: pd.DataFrame, column: str, path: Path, *, header: bool = Tru
         raise DataError(path, "a number", raw.iloc[i] if raw.iloc[i] is not None else described("an empty value"),
                         row=line_of(frame, i, header), column=column, row_label=_row_label(path))
     return num.astype(np.float64)
+
+
+def to_number(frame: pd.DataFrame, column: str, path: Path, *, integer: bool = False, header: bool = True,
+              allow_missing: bool = False) -> pd.Series:
+    """Fast :func:`to_int` / :func:`to_float` for large clean columns (one vectorised cast).
+
+    When the cast fails, or finds a fraction where an integer is due or a missing value
+    that is not allowed, it falls back to the slow helper, which raises naming the line.
+    Returns int64 (nullable Int64 when ``integer`` and ``allow_missing``) or float64.
+    """
+    try:
+        values = frame[column].astype(np.float64)
+    except (ValueError, TypeError):
+        values = None
+    if values is not None:
+        missing = values.isna()
+        ok = allow_missing or not missing.any()
+        if integer:
+            ok = ok and bool((values[~missing] == np.round(values[~missing])).all())
+        if ok:
+            if not integer:
+                return values
+            return values.astype("Int64") if allow_missing else values.astype(np.int64)
+    if integer:
+        return to_int(frame, column, path, header=header, allow_missing=allow_missing)
+    return to_float(frame, column, path, header=header, allow_missing=allow_missing)
 
 
 def to_datetime(frame: pd.DataFrame, column: str, path: Path, *, unit: str | None = None,
