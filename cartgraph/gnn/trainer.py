@@ -1,0 +1,167 @@
+"""One seeded BPR trainer for every graph model.
+
+The trainer owns what all models share: shuffling positive pairs, vectorised negative
+sampling, the BPR loss, Adam, validation-based early stopping (never on test data),
+atomic checkpoints that let a long run continue in another process, a progress bar,
+and optional TensorBoard logging. A model supplies only :class:`BPRModel`'s two
+methods.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cartgraph.atomic import atomic_file
+from cartgraph.gnn.sampling import PairIndex, sample_negatives
+
+__all__ = ["TrainConfig", "BPRModel", "TrainHistory", "train_bpr"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a BPR run.
+
+    Args:
+        epochs: maximum epochs.
+        batch_size: positive pairs per step (larger = fewer full propagations per epoch).
+        lr: Adam learning rate.
+        weight_decay: L2 on the batch's ego embeddings (LightGCN's ``reg``), scaled per batch.
+        eval_every: validate every this many epochs (0 = never).
+        patience: stop after this many validations without improvement.
+        seed: seeds shuffling, sampling and initialisation.
+        checkpoint: file to write after every epoch (atomic) and resume from.
+        progress: show a progress bar.
+        tensorboard: folder for TensorBoard logs (needs the ``tensorboard`` package).
+    """
+
+    epochs: int = 100
+    batch_size: int = 8192
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    eval_every: int = 5
+    patience: int = 3
+    seed: int = 0
+    checkpoint: str | None = None
+    progress: bool = True
+    tensorboard: str | None = None
+
+
+class BPRModel(Protocol):
+    """What the trainer needs from a model."""
+
+    def parameters(self): ...
+
+    def bpr_terms(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Scores of ``(u, pos)`` and ``(u, neg)``, shape ``(b,)`` each, and the L2 term (scalar)."""
+
+
+@dataclasses.dataclass
+class TrainHistory:
+    """Per-epoch loss and validation scores of a run (kept in checkpoints)."""
+
+    loss: list[float] = dataclasses.field(default_factory=list)
+    valid: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    best_epoch: int = -1
+    best_score: float = -math.inf
+    seconds: float = 0.0
+
+
+def _save(path: str, module: torch.nn.Module, opt, epoch: int, history: TrainHistory, best_state, gen) -> None:
+    state = {"epoch": epoch, "model": module.state_dict(), "optimizer": opt.state_dict(),
+             "history": dataclasses.asdict(history), "best_state": best_state, "generator": gen.get_state()}
+    with atomic_file(path) as fh:
+        torch.save(state, fh)
+
+
+def train_bpr(module: torch.nn.Module, users: torch.Tensor, items: torch.Tensor, n_items: int,
+              config: TrainConfig, validate: Callable[[], float] | None = None) -> TrainHistory:
+    """Train ``module`` (a :class:`BPRModel`) on positive pairs ``(users[k], items[k])``.
+
+    Args:
+        users, items: int64 tensors of shape ``(nnz,)`` on the model's device.
+        validate: returns a score to maximise (e.g. Recall@20 on a validation slice);
+            the best weights are restored at the end.
+
+    Returns:
+        The :class:`TrainHistory`. With ``config.checkpoint`` set, a run killed at any
+        point continues from its last finished epoch when called again.
+    """
+    device = users.device
+    gen = torch.Generator(device=device).manual_seed(config.seed)
+    opt = torch.optim.Adam(module.parameters(), lr=config.lr)
+    history, start, best_state = TrainHistory(), 0, None
+    if config.checkpoint and Path(config.checkpoint).exists():
+        state = torch.load(config.checkpoint, map_location=device, weights_only=False)
+        module.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        history = TrainHistory(**{**state["history"], "valid": [tuple(v) for v in state["history"]["valid"]]})
+        start, best_state = state["epoch"] + 1, state["best_state"]
+        gen.set_state(state["generator"])
+    writer = _tensorboard(config.tensorboard)
+    index = PairIndex(users, items, n_items)
+    n = len(users)
+    bar = tqdm(range(start, config.epochs), desc="train", disable=not config.progress, initial=start, total=config.epochs)
+    bad_rounds = sum(1 for e, s in history.valid if e > history.best_epoch)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        loss = _epoch(module, opt, users, items, index, n, config, gen)
+        history.loss.append(loss)
+        history.seconds += time.perf_counter() - t0
+        stop = False
+        if validate is not None and config.eval_every and (epoch + 1) % config.eval_every == 0:
+            score = float(validate())
+            history.valid.append((epoch, score))
+            if score > history.best_score:
+                history.best_score, history.best_epoch, bad_rounds = score, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            else:
+                bad_rounds += 1
+                stop = bad_rounds >= config.patience
+            if writer:
+                writer.add_scalar("valid", score, epoch)
+        if writer:
+            writer.add_scalar("loss", loss, epoch)
+        bar.set_postfix(loss=f"{loss:.4f}", best=f"{history.best_score:.4f}")
+        if config.checkpoint:
+            _save(config.checkpoint, module, opt, epoch, history, best_state, gen)
+        if stop:
+            break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    return history
+
+
+def _epoch(module, opt, users, items, index, n, config, gen) -> float:
+    """One pass over the shuffled positive pairs; returns the mean BPR loss."""
+    perm = torch.randperm(n, generator=gen, device=users.device)
+    total = torch.zeros((), device=users.device)
+    steps = 0
+    for start in range(0, n, config.batch_size):
+        sel = perm[start:start + config.batch_size]
+        u, i = users[sel], items[sel]
+        j = sample_negatives(u, index, gen)
+        pos, neg, l2 = module.bpr_terms(u, i, j)
+        loss = torch.nn.functional.softplus(neg - pos).mean() + config.weight_decay * l2 / len(sel)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach()
+        steps += 1
+    return float(total) / max(steps, 1)
+
+
+def _tensorboard(folder: str | None):
+    if not folder:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(folder)
