@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CartgraphError", "DataError", "ConfigError", "NotFittedError"]
+__all__ = ["CartgraphError", "DataError", "ConfigError", "NotFittedError", "ServiceError"]
 
 
 class CartgraphError(Exception):
@@ -21,6 +21,10 @@ class ConfigError(CartgraphError, ValueError):
 
 class NotFittedError(CartgraphError, RuntimeError):
     """A model was asked for results before :meth:`fit` was called."""
+
+
+class ServiceError(CartgraphError, RuntimeError):
+    """An external service (the Neo4j server) cannot be started or reached (CLI exit code 3)."""
 
 
 def _short(value: Any, limit: int = 80) -> str:

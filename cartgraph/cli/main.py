@@ -15,7 +15,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from cartgraph.errors import CartgraphError
+from cartgraph.errors import CartgraphError, ServiceError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"cartgraph {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_SERVICE if isinstance(exc, ServiceError) else EXIT_USAGE
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         if args.debug:
             raise
