@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/cartgraph demo
 
+# The tests need a real Neo4j: 'neo4j run' starts ours (fetched once from Maven Central),
+# passes NEO4J_URI to pytest and stops the server afterwards, even when tests fail.
+# With NEO4J_URI already set (your own server) it runs pytest against that one.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/cartgraph neo4j run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
