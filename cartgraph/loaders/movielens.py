@@ -51,8 +51,7 @@ import pandas as pd
 
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError, DataError, described
-from cartgraph.loaders._io import (check_columns, line_of, read_table_file, require_dir, require_file, to_float,
-                                   to_int, to_str)
+from cartgraph.loaders._io import line_of, read_table_file, require_dir, require_file, to_float, to_int, to_str
 
 __all__ = ["load", "SPLITS_100K", "GENRES_100K"]
 
