@@ -10,7 +10,8 @@ Format (a folder):
   or the full Kaggle layout: ``orders.csv`` (order_id, user_id, eval_set, order_number,
   order_dow, order_hour_of_day, days_since_prior_order) joined with
   ``order_products__prior.csv`` and ``order_products__train.csv`` (order_id,
-  product_id, add_to_cart_order, reordered). The sample wins when both are present.
+  product_id, add_to_cart_order, reordered); each may be gzipped (``.csv.gz``). The
+  sample wins when both layouts are present.
 
 Mapping: every product is an item (49,688) with ``category_path = [department, aisle]``
 (the department > aisle > product tree) and ``attributes`` ``aisle_id``,
@@ -58,8 +59,14 @@ _ORDER_COLUMNS = ["order_id", "user_id", "order_number", "order_hour_of_day", "d
 _LINE_COLUMNS = ["order_id", "product_id", "add_to_cart_order", "reordered"]
 
 
+def _find(folder: Path, name: str) -> Path:
+    """``folder/name``, or its gzipped twin ``name.gz`` when only that exists."""
+    plain = folder / name
+    return plain if plain.exists() or not (folder / f"{name}.gz").exists() else folder / f"{name}.gz"
+
+
 def _read(folder: Path, name: str, columns: list[str]) -> tuple[Path, pd.DataFrame]:
-    path = require_file(folder / name, f"the Instacart file {name}")
+    path = require_file(_find(folder, name), f"the Instacart file {name}")
     return path, read_table_file(path, usecols=columns)
 
 
@@ -83,7 +90,9 @@ def _check_known(values: pd.Series, known: pd.Index | set, path: Path, column: s
     bad = ~values.isin(known).to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(path, f"an id listed in {what}", values.iloc[i], row=i + 2, column=column)
+        found = values.iloc[i]
+        raise DataError(path, f"an id listed in {what}", found.item() if hasattr(found, "item") else found,
+                        row=i + 2, column=column)
 
 
 def _products(folder: Path) -> pd.DataFrame:
@@ -142,8 +151,7 @@ def _kaggle_lines(folder: Path) -> tuple[pd.DataFrame, list[Path]]:
     _no_duplicates(orders["order_id"], orders_path, "order_id")
     parts, files = [], [orders_path]
     for name in ("order_products__prior.csv", "order_products__train.csv"):
-        path = folder / name
-        if not path.exists():
+        if not _find(folder, name).exists():
             continue
         lines_path, raw = _read(folder, name, _LINE_COLUMNS)
         lines = _line_fields(raw, lines_path)
