@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cartgraph.dataset import Dataset
 from cartgraph.errors import DataError
 from cartgraph.loaders import load as load_any
 from cartgraph.loaders.bundlerec import load, parse_categories
@@ -192,3 +193,12 @@ def test_empty_file(tmp_path: Path) -> None:
 def test_header_only_file(tmp_path: Path) -> None:
     message = error_of(make(tmp_path, session_bundle__csv="session ID,bundle ID\n"))
     assert "session_bundle.csv" in message and "only a header" in message
+
+
+def test_extra_columns_survive_save_and_load(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    ds = load(make(tmp_path / "in"))
+    ds.save(tmp_path / "saved")
+    back = Dataset.load(tmp_path / "saved").validate()
+    assert list(back.bundles["session_id"]) == ["100", "100", "101"]
+    assert back.items.set_index("item_id").loc["11", "attributes"]["category_paths"][0] == ["Electronics", "Accessories"]

@@ -57,6 +57,7 @@ Traps:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -137,23 +138,39 @@ def _unique(values: pd.Series, path: Path, column: str) -> None:
         raise DataError(path, f"each {column} once", values.iloc[i], row=i + 2, column=column)
 
 
+@dataclass(frozen=True)
 class _Files:
-    """The folder's tables, read and id-typed once (``frames[name]``, ``paths[name]``)."""
+    """The folder's tables, id-typed (``files[name]``), and the path each came from."""
 
-    def __init__(self, folder: Path) -> None:
-        self.paths: dict[str, Path] = {}
-        self.frames: dict[str, pd.DataFrame] = {}
-        for name, columns in {**FILES, **OPTIONAL_FILES}.items():
-            if name in OPTIONAL_FILES and not any((folder / n).exists() for n in (name, f"{name}.gz")):
-                continue
-            path, raw = _read(folder, name, columns)
-            typed = {c: _ids(raw, c, path) if c.endswith(" ID") and c != "source ID" else raw[c] for c in columns}
-            if "timestamp" in columns:
-                typed["timestamp"] = _seconds(raw, "timestamp", path)
-            self.paths[name], self.frames[name] = path, pd.DataFrame(typed)
+    paths: dict[str, Path]
+    frames: dict[str, pd.DataFrame]
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.frames[name]
+
+
+def _typed(raw: pd.DataFrame, columns: tuple[str, ...], path: Path) -> pd.DataFrame:
+    """``* ID`` columns as string ids, ``timestamp`` as datetime, the rest as read."""
+    out = {}
+    for col in columns:
+        if col == "timestamp":
+            out[col] = _seconds(raw, col, path)
+        elif col.endswith(" ID") and col != "source ID":
+            out[col] = _ids(raw, col, path)
+        else:
+            out[col] = raw[col]
+    return pd.DataFrame(out)
+
+
+def _read_all(folder: Path) -> _Files:
+    """Every required file and each optional one that is present."""
+    paths, frames = {}, {}
+    for name, columns in {**FILES, **OPTIONAL_FILES}.items():
+        if name in OPTIONAL_FILES and not any((folder / n).exists() for n in (name, f"{name}.gz")):
+            continue
+        path, raw = _read(folder, name, columns)
+        paths[name], frames[name] = path, _typed(raw, columns, path)
+    return _Files(paths, frames)
 
 
 def _category_paths(files: _Files) -> dict[str, list[list[str]]]:
@@ -292,7 +309,7 @@ def load(path: str | Path, *, session_items: bool = False) -> Dataset:
             joins nothing (a bundle, session) — naming the file, line and column.
     """
     folder = require_dir(path, "BundleRec files (user_item.csv, bundle_item.csv, ...)")
-    files = _Files(folder)
+    files = _read_all(folder)
     items, bundles = _items(files), _bundles(files)
     sessions = _sessions(files)
     events, repeats = _events(files, sessions, bool(session_items))
