@@ -17,9 +17,9 @@ file has no users and no events):
   "7.5%" → 0.075) and ``url``.
 - items: ``title`` = item_name, ``price`` = discounted_price, ``attributes`` with
   ``genres`` (the list), ``steam_app_id`` and ``url``. Steam genres are flat tags, not a
-  tree, so ``category_path`` is the one-element list of the *first listed* genre
-  (Steam lists the main genre first; [] when there is none) and the full list stays in
-  ``attributes["genres"]``.
+  tree, so ``category_path`` is the one-element list of the *first listed* genre ([]
+  when there is none) and the full list stays in ``attributes["genres"]``. The lists
+  are mostly alphabetical, so that first genre is a coarse tag, not "the" genre.
 
 Traps:
 
