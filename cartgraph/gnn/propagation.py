@@ -72,3 +72,44 @@ def propagate(adj: torch.Tensor, x: torch.Tensor, num_layers: int) -> torch.Tens
         layer = SymmetricSpMM.apply(adj, layer)
         out = out + layer
     return out / (num_layers + 1)
+
+
+class SpMM(torch.autograd.Function):
+    """``A @ X`` for a sparse ``A`` whose transpose ``A_t`` is given (precomputed once)."""
+
+    @staticmethod
+    def forward(ctx, adj: torch.Tensor, adj_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.adj_t = adj_t
+        return torch.sparse.mm(adj, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return None, None, torch.sparse.mm(ctx.adj_t, grad)
+
+
+def csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A torch CSR tensor from COO triplets (duplicates summed)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape, check_invariants=False).coalesce()
+        return coo.to_sparse_csr()
+
+
+def bipartite_adjacency(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tensor:
+    """``D^{-1/2} A D^{-1/2}`` of the bipartite graph with edges ``rows[k] — cols[k]``, as CSR.
+
+    Node order: the ``n_rows`` row-side nodes, then the ``n_cols`` column-side nodes.
+    Shape ``(n_rows + n_cols, n_rows + n_cols)``; symmetric.
+    """
+    src = torch.cat([rows, cols + n_rows])
+    dst = torch.cat([cols + n_rows, rows])
+    deg = torch.bincount(src, minlength=n_rows + n_cols).float()
+    inv = deg.clamp(min=1).pow(-0.5)
+    return csr(src, dst, inv[src] * inv[dst], (n_rows + n_cols, n_rows + n_cols))
+
+
+def mean_aggregation(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-normalised membership matrix ``M`` (``M @ X`` = mean of each row's members) and ``Mᵀ``."""
+    count = torch.bincount(rows, minlength=n_rows).float().clamp(min=1)
+    values = 1.0 / count[rows]
+    return csr(rows, cols, values, (n_rows, n_cols)), csr(cols, rows, values, (n_cols, n_rows))

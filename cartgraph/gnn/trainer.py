@@ -34,6 +34,7 @@ class TrainConfig:
         batch_size: positive pairs per step (larger = fewer full propagations per epoch).
         lr: Adam learning rate.
         weight_decay: L2 on the batch's ego embeddings (LightGCN's ``reg``), scaled per batch.
+        adam_weight_decay: Adam's own (coupled) weight decay on all parameters.
         eval_every: validate every this many epochs (0 = never).
         patience: stop after this many validations without improvement.
         seed: seeds shuffling, sampling and initialisation.
@@ -46,6 +47,7 @@ class TrainConfig:
     batch_size: int = 8192
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    adam_weight_decay: float = 0.0
     eval_every: int = 5
     patience: int = 3
     seed: int = 0
@@ -60,8 +62,12 @@ class BPRModel(Protocol):
     def parameters(self): ...
 
     def bpr_terms(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Scores of ``(u, pos)`` and ``(u, neg)``, shape ``(b,)`` each, and the L2 term (scalar)."""
+                  ) -> tuple[torch.Tensor, ...]:
+        """Scores of ``(u, pos)`` and ``(u, neg)``, shape ``(b,)`` each, the L2 term (scalar),
+        and optionally a fourth term: an auxiliary loss added as is (e.g. a contrastive loss)."""
+
+    # Optional: ``on_epoch_start(generator)`` is called before each epoch (e.g. to
+    # resample an edge-dropout augmentation with the run's generator).
 
 
 @dataclasses.dataclass
@@ -97,7 +103,7 @@ def train_bpr(module: torch.nn.Module, users: torch.Tensor, items: torch.Tensor,
     """
     device = users.device
     gen = torch.Generator(device=device).manual_seed(config.seed)
-    opt = torch.optim.Adam(module.parameters(), lr=config.lr)
+    opt = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.adam_weight_decay)
     history, start, best_state = TrainHistory(), 0, None
     if config.checkpoint and Path(config.checkpoint).exists():
         state = torch.load(config.checkpoint, map_location=device, weights_only=False)
@@ -142,6 +148,8 @@ def train_bpr(module: torch.nn.Module, users: torch.Tensor, items: torch.Tensor,
 
 def _epoch(module, opt, users, items, index, n, config, gen) -> float:
     """One pass over the shuffled positive pairs; returns the mean BPR loss."""
+    if hasattr(module, "on_epoch_start"):
+        module.on_epoch_start(gen)
     perm = torch.randperm(n, generator=gen, device=users.device)
     total = torch.zeros((), device=users.device)
     steps = 0
@@ -149,8 +157,10 @@ def _epoch(module, opt, users, items, index, n, config, gen) -> float:
         sel = perm[start:start + config.batch_size]
         u, i = users[sel], items[sel]
         j = sample_negatives(u, index, gen)
-        pos, neg, l2 = module.bpr_terms(u, i, j)
+        pos, neg, l2, *aux = module.bpr_terms(u, i, j)
         loss = torch.nn.functional.softplus(neg - pos).mean() + config.weight_decay * l2 / len(sel)
+        if aux:
+            loss = loss + aux[0]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
