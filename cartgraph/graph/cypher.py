@@ -1,0 +1,133 @@
+"""Every Cypher statement cartgraph sends to Neo4j, as named constants.
+
+Rules that make the store injection-safe:
+
+- every value travels as a parameter (``$rows``, ``$id``, ``$vector`` ...), never
+  inside the query text;
+- labels and relationship types (which Cypher cannot parameterise) come only from
+  the schema whitelist (:mod:`cartgraph.graph.schema`), whose names are checked to be
+  plain identifiers; the per-label and per-type statements below are generated from
+  it once, at import time, and looked up by name.
+
+Bulk writes are ``UNWIND $rows AS row MERGE ...`` so one round trip and one
+transaction write a whole batch; ``MERGE`` on uniquely constrained ``id`` keys makes
+every write idempotent, and a batch killed half-way rolls back as a whole, so
+re-running an import completes it without duplicates.
+"""
+from __future__ import annotations
+
+from cartgraph.graph.schema import NODE_LABELS, NODE_PROPS, REL_TYPES, RelSpec
+
+__all__ = [
+    "CONSTRAINTS", "MERGE_NODES", "SET_EMBEDDINGS", "MERGE_RELS", "READ_NODES", "READ_EMBEDDINGS", "READ_RELS",
+    "COUNT_NODES", "COUNT_RELS", "NEIGHBORS", "MISSING_ITEMS", "VECTOR_INDEX", "CREATE_VECTOR_INDEX",
+    "SHOW_VECTOR_INDEX", "DROP_VECTOR_INDEX", "AWAIT_INDEXES", "VECTOR_QUERY", "CLEAR", "UNLIMITED",
+]
+
+UNLIMITED = 2**62
+"""``$limit`` value meaning "no limit"."""
+
+VECTOR_INDEX = "item_embedding"
+"""Name of the vector index over ``Item.embedding``."""
+
+
+def _set_clause(var: str, props: dict[str, str] | tuple[str, ...]) -> str:
+    return ", ".join(f"{var}.{p} = row.{p}" for p in props)
+
+
+def _constraint(label: str) -> str:
+    return f"CREATE CONSTRAINT {label.lower()}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE"
+
+
+def _merge_nodes(label: str) -> str:
+    sets = _set_clause("n", NODE_PROPS[label])
+    return f"UNWIND $rows AS row MERGE (n:{label} {{id: row.id}})" + (f" SET {sets}" if sets else "")
+
+
+def _merge_rel(spec: RelSpec) -> str:
+    key = ", ".join(f"{k}: row.{k}" for k in spec.key)
+    props = [p for p in spec.props if p not in spec.key]
+    return (f"UNWIND $rows AS row\n"
+            f"MATCH (a:{spec.src} {{id: row.src}})\n"
+            f"MATCH (b:{spec.dst} {{id: row.dst}})\n"
+            f"MERGE (a)-[r:{spec.type}{' {' + key + '}' if key else ''}]->(b)"
+            + (f"\nSET {_set_clause('r', props)}" if props else ""))
+
+
+def _read_nodes(label: str) -> str:
+    cols = "".join(f", n.{p} AS {p}" for p in NODE_PROPS[label])
+    return f"MATCH (n:{label}) RETURN n.id AS id{cols}"
+
+
+def _read_rel(spec: RelSpec) -> str:
+    cols = "".join(f", r.{p} AS {p}" for p in spec.props)
+    return f"MATCH (a:{spec.src})-[r:{spec.type}]->(b:{spec.dst}) RETURN a.id AS src, b.id AS dst{cols}"
+
+
+def _neighbors(spec: RelSpec, direction: str) -> str:
+    cols = "".join(f", r.{p} AS {p}" for p in spec.props)
+    order = "".join(f", {k}" for k in spec.key)
+    if direction == "out":
+        pattern = f"(a:{spec.src} {{id: $id}})-[r:{spec.type}]->(b:{spec.dst})"
+    else:
+        pattern = f"(a:{spec.dst} {{id: $id}})<-[r:{spec.type}]-(b:{spec.src})"
+    return f"MATCH {pattern} RETURN b.id AS id{cols} ORDER BY id{order} LIMIT $limit"
+
+
+CONSTRAINTS: dict[str, str] = {label: _constraint(label) for label in NODE_LABELS}
+"""Label → uniqueness constraint on ``id`` (also the index every ``MERGE``/``MATCH`` uses)."""
+
+MERGE_NODES: dict[str, str] = {label: _merge_nodes(label) for label in NODE_LABELS}
+"""Label → batched node upsert; ``$rows``: ``[{id, <props>}]`` (null removes a property)."""
+
+SET_EMBEDDINGS = "UNWIND $rows AS row MATCH (n:Item {id: row.id}) SET n.embedding = row.embedding"
+"""Item embeddings; ``$rows``: ``[{id, embedding: list[float]}]``."""
+
+MERGE_RELS: dict[str, str] = {t: _merge_rel(spec) for t, spec in REL_TYPES.items()}
+"""Type → batched relationship upsert; ``$rows``: ``[{src, dst, <props>}]`` (external ids).
+Endpoints must exist (they are matched, not created), so relationships are written after nodes."""
+
+READ_NODES: dict[str, str] = {label: _read_nodes(label) for label in NODE_LABELS}
+"""Label → all nodes with their properties."""
+
+READ_EMBEDDINGS = "MATCH (n:Item) WHERE n.embedding IS NOT NULL RETURN n.id AS id, n.embedding AS embedding"
+"""Item embeddings that exist."""
+
+READ_RELS: dict[str, str] = {t: _read_rel(spec) for t, spec in REL_TYPES.items()}
+"""Type → all relationships as ``src``, ``dst`` (external ids) and properties."""
+
+COUNT_NODES: dict[str, str] = {label: f"MATCH (n:{label}) RETURN count(n) AS n" for label in NODE_LABELS}
+"""Label → node count."""
+
+COUNT_RELS: dict[str, str] = {t: f"MATCH ()-[r:{t}]->() RETURN count(r) AS n" for t in REL_TYPES}
+"""Type → relationship count (answered from the count store)."""
+
+NEIGHBORS: dict[tuple[str, str], str] = {(t, d): _neighbors(spec, d) for t, spec in REL_TYPES.items()
+                                         for d in ("out", "in")}
+"""``(type, "out"|"in")`` → the other ends of one node's relationships; ``$id``, ``$limit``."""
+
+MISSING_ITEMS = ("UNWIND $ids AS id OPTIONAL MATCH (n:Item {id: id}) WITH id, n WHERE n IS NULL "
+                 "RETURN collect(id)[..3] AS some, count(id) AS n")
+"""Which of ``$ids`` are not Item ids (up to three, and how many)."""
+
+CREATE_VECTOR_INDEX = (f"CREATE VECTOR INDEX {VECTOR_INDEX} IF NOT EXISTS FOR (n:Item) ON n.embedding "
+                       "OPTIONS {indexConfig: {`vector.dimensions`: $dims, `vector.similarity_function`: 'cosine', "
+                       "`vector.quantization.enabled`: false}}")
+"""Cosine vector index over ``Item.embedding`` with ``$dims`` dimensions (unquantised: exact scores)."""
+
+SHOW_VECTOR_INDEX = ("SHOW INDEXES YIELD name, options WHERE name = $name "
+                     "RETURN options.indexConfig.`vector.dimensions` AS dims")
+"""Dimensions of the vector index named ``$name`` (no row when absent)."""
+
+DROP_VECTOR_INDEX = f"DROP INDEX {VECTOR_INDEX} IF EXISTS"
+"""Drop the vector index (before re-creating it with other dimensions)."""
+
+AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"
+"""Block until every index is online (or ``$seconds`` pass)."""
+
+VECTOR_QUERY = (f"CALL db.index.vector.queryNodes('{VECTOR_INDEX}', $k, $vector) YIELD node, score "
+                "RETURN node.id AS id, score")
+"""The ``$k`` items nearest ``$vector``; score = (1 + cos) / 2, best first."""
+
+CLEAR = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+"""Delete every node and relationship in batches (run in an auto-commit transaction)."""

@@ -1,0 +1,206 @@
+"""The Neo4j store: a :class:`KnowledgeGraph` in a Neo4j server, over Bolt.
+
+The import creates a uniqueness constraint on ``id`` per label, then upserts nodes
+and relationships in batches of ``UNWIND $rows AS row MERGE ...`` (statements in
+:mod:`cartgraph.graph.cypher`), one transaction per batch, and finally a cosine
+vector index over ``Item.embedding``. Because every write is a ``MERGE`` on unique
+keys and a batch commits or rolls back as a whole, the import is idempotent (twice →
+the same graph) and resumable (a writer killed mid-import, run again, ends with exactly
+the counts of a clean import).
+
+Community edition has one user database (``neo4j``); :meth:`clear` empties it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cartgraph.errors import ConfigError, ServiceError
+from cartgraph.graph import cypher
+from cartgraph.graph.connection import Connection, resolve
+from cartgraph.graph.knowledge_graph import KnowledgeGraph, empty_edges, empty_nodes
+from cartgraph.graph.schema import NODE_LABELS, NODE_PROPS, REL_TYPES
+from cartgraph.graph.store import GraphStore
+
+__all__ = ["Neo4jStore", "to_rows"]
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+def to_rows(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict[str, Any]]:
+    """Table → list of parameter dicts with plain Python values (NaN/NaT → None).
+
+    ``kinds`` maps a column to ``int``/``float``/``str``/``datetime`` (default ``str``);
+    datetimes become naive ``datetime`` objects, stored as Neo4j ``LocalDateTime``.
+    """
+    columns = {}
+    for col in frame.columns:
+        kind, series = kinds.get(col, "str"), frame[col]
+        if kind == "datetime":
+            columns[col] = series.to_numpy("datetime64[us]").astype(object).tolist()
+        elif kind == "float":
+            arr = series.to_numpy(np.float64)
+            columns[col] = np.where(np.isnan(arr), None, arr).tolist()
+        elif kind == "int":
+            columns[col] = series.to_numpy(np.int64).tolist()
+        else:
+            columns[col] = series.astype(object).where(series.notna(), None).tolist()
+    keys = list(columns)
+    return [dict(zip(keys, values)) for values in zip(*columns.values())]
+
+
+class Neo4jStore(GraphStore):
+    """A :class:`GraphStore` in a Neo4j server (5.x, Community or Enterprise, or Aura).
+
+    Args:
+        connection: a :class:`~cartgraph.graph.connection.Connection`, a Bolt URI, or
+            None to :func:`~cartgraph.graph.connection.resolve` one (``NEO4J_URI``,
+            else our local server).
+        database: the database name (default the connection's, ``neo4j``).
+        on_batch: called as ``on_batch(stage, done, total)`` after each committed
+            batch of a write (``stage`` is a label or relationship type).
+
+    Nothing connects until the first call; use as a context manager or :meth:`close`.
+    """
+
+    def __init__(self, connection: Connection | str | None = None, *, database: str | None = None,
+                 on_batch: ProgressFn | None = None) -> None:
+        self.connection = connection
+        self.database = database
+        self.on_batch = on_batch
+        self._driver = None
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def driver(self):
+        """The open ``neo4j.Driver`` (connected on first use)."""
+        if self._driver is None:
+            from cartgraph.graph.connection import connect
+
+            conn = self.connection
+            conn = resolve(conn) if isinstance(conn, str) else (conn or resolve())
+            self.connection = conn
+            self.database = self.database or conn.database
+            self._driver = connect(conn, notifications_min_severity="OFF")
+        return self._driver
+
+    def close(self) -> None:
+        """Close the driver (a later call reconnects)."""
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+
+    def __enter__(self) -> "Neo4jStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, query: str, as_frame: bool = False, **params: Any):
+        """Run one statement with managed retries; records, or a DataFrame."""
+        from neo4j import Result
+        from neo4j.exceptions import DriverError, Neo4jError
+
+        driver = self.driver
+        try:
+            if as_frame:
+                return driver.execute_query(query, params, database_=self.database,
+                                            result_transformer_=lambda r: Result.to_df(r, parse_dates=True))
+            return driver.execute_query(query, params, database_=self.database).records
+        except (DriverError, Neo4jError) as e:
+            raise ServiceError(f"Neo4j at {self.connection.uri}: {type(e).__name__}: {e}") from e
+
+    def _batched(self, stage: str, query: str, rows: list[dict[str, Any]], batch_size: int) -> None:
+        total = len(rows)
+        for start in range(0, total, batch_size):
+            self._run(query, rows=rows[start:start + batch_size])
+            if self.on_batch is not None:
+                self.on_batch(stage, min(start + batch_size, total), total)
+
+    # ------------------------------------------------------------------ write
+    def _write(self, graph: KnowledgeGraph, batch_size: int) -> None:
+        for query in cypher.CONSTRAINTS.values():
+            self._run(query)
+        for label in NODE_LABELS:
+            rows = to_rows(graph.nodes[label], NODE_PROPS[label])
+            self._batched(label, cypher.MERGE_NODES[label], rows, batch_size)
+        if graph.item_vectors is not None:
+            self._write_embeddings(graph, batch_size)
+        for rel_type, spec in REL_TYPES.items():
+            rows = to_rows(graph.edges_external(rel_type), spec.props)
+            self._batched(rel_type, cypher.MERGE_RELS[rel_type], rows, batch_size)
+        self._run(cypher.AWAIT_INDEXES, seconds=600)
+
+    def _write_embeddings(self, graph: KnowledgeGraph, batch_size: int) -> None:
+        dims = int(graph.item_vectors.shape[1])
+        existing = self._run(cypher.SHOW_VECTOR_INDEX, name=cypher.VECTOR_INDEX)
+        if existing and existing[0]["dims"] != dims:
+            self._run(cypher.DROP_VECTOR_INDEX)
+        ids = graph.nodes["Item"]["id"].tolist()
+        rows = [{"id": i, "embedding": v} for i, v in zip(ids, graph.item_vectors.astype(np.float64).tolist())]
+        self._batched("embedding", cypher.SET_EMBEDDINGS, rows, max(1, min(batch_size, 200_000 // dims)))
+        self._run(cypher.CREATE_VECTOR_INDEX, dims=dims)
+
+    # ------------------------------------------------------------------ read
+    def _read(self) -> KnowledgeGraph:
+        nodes = {}
+        for label in NODE_LABELS:
+            frame = self._run(cypher.READ_NODES[label], as_frame=True)
+            nodes[label] = frame if len(frame) else empty_nodes(label)
+        edges = {}
+        for rel_type in REL_TYPES:
+            frame = self._run(cypher.READ_RELS[rel_type], as_frame=True)
+            edges[rel_type] = frame if len(frame) else empty_edges(rel_type).astype({"src": object, "dst": object})
+        return KnowledgeGraph.from_external(nodes, edges, self._read_embeddings(nodes["Item"]["id"]))
+
+    def _read_embeddings(self, item_ids: pd.Series) -> np.ndarray | None:
+        records = self._run(cypher.READ_EMBEDDINGS)
+        if not records:
+            return None
+        table = {r["id"]: r["embedding"] for r in records}
+        dim = len(next(iter(table.values())))
+        zeros = [0.0] * dim
+        return np.asarray([table.get(i, zeros) for i in item_ids], dtype=np.float32).reshape(len(item_ids), dim)
+
+    # ------------------------------------------------------------------ queries
+    def _neighbors(self, rel_type: str, node_id: str, direction: str, limit: int | None) -> pd.DataFrame:
+        frame = self._run(cypher.NEIGHBORS[(rel_type, direction)], as_frame=True, id=node_id,
+                          limit=cypher.UNLIMITED if limit is None else int(limit))
+        columns = ["id", *REL_TYPES[rel_type].props]
+        return frame if len(frame) else pd.DataFrame(columns=columns)
+
+    def _check_items(self, item_ids: np.ndarray) -> None:
+        record = self._run(cypher.MISSING_ITEMS, ids=[str(i) for i in item_ids])[0]
+        if record["n"]:
+            raise ConfigError(f"unknown item ids {record['some']} ({record['n']} unknown)")
+
+    def _upsert_complements(self, rows: pd.DataFrame, batch_size: int) -> None:
+        data = to_rows(rows, REL_TYPES["COMPLEMENTS"].props)
+        self._batched("COMPLEMENTS", cypher.MERGE_RELS["COMPLEMENTS"], data, batch_size)
+
+    def _vector_query(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        existing = self._run(cypher.SHOW_VECTOR_INDEX, name=cypher.VECTOR_INDEX)
+        if not existing:
+            raise ConfigError("the stored graph has no item vectors (no vector index)")
+        if existing[0]["dims"] != vector.shape[0]:
+            raise ConfigError(f"vector has {vector.shape[0]} dimensions, item vectors have {existing[0]['dims']}")
+        records = self._run(cypher.VECTOR_QUERY, k=k, vector=vector.tolist())
+        ids = np.array([r["id"] for r in records], dtype=object)
+        return ids, np.array([r["score"] for r in records], dtype=np.float64)
+
+    def _counts(self) -> dict[str, int]:
+        out = {label: self._run(q)[0]["n"] for label, q in cypher.COUNT_NODES.items()}
+        out.update({t: self._run(q)[0]["n"] for t, q in cypher.COUNT_RELS.items()})
+        return out
+
+    def _clear(self) -> None:
+        from neo4j.exceptions import DriverError, Neo4jError
+
+        try:
+            with self.driver.session(database=self.database) as session:
+                session.run(cypher.CLEAR).consume()
+        except (DriverError, Neo4jError) as e:
+            raise ServiceError(f"Neo4j at {self.connection.uri}: {type(e).__name__}: {e}") from e
