@@ -18,8 +18,15 @@ def empty_table(table: str) -> pd.DataFrame:
 
 
 def _as_optstr(values: pd.Series) -> pd.Series:
-    out = values.astype(object).where(values.notna(), None)
-    return out.map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    """Text or None, as an object column (``Series.map`` would infer pandas' ``str`` dtype and turn None into NaN)."""
+    arr = values.to_numpy(dtype=object, na_value=None)
+    if pd.api.types.infer_dtype(arr, skipna=True) not in ("string", "empty"):
+        arr = np.array([v if isinstance(v, str) else (None if _missing(v) else str(v)) for v in arr], dtype=object)
+    return pd.Series(arr, dtype=object, index=values.index)
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _as_list(value: object) -> list:
@@ -32,7 +39,7 @@ def _as_list(value: object) -> list:
 
 def _normalize_column(col: Column, values: pd.Series) -> pd.Series:
     if col.kind == "str":
-        return values.astype(object).map(lambda v: v if isinstance(v, str) or v is None else str(v))
+        return _as_optstr(values)
     if col.kind == "optstr":
         return _as_optstr(values)
     if col.kind == "float":

@@ -114,7 +114,7 @@ def to_int(frame: pd.DataFrame, column: str, path: Path, *, header: bool = True,
         bad |= raw.isna()
     if bad.any():
         i = _first_bad(bad.to_numpy())
-        raise DataError(path, "an integer", raw.iloc[i] if raw.iloc[i] is not None else described("an empty value"),
+        raise DataError(path, "an integer", raw.iloc[i] if not pd.isna(raw.iloc[i]) else described("an empty value"),
                         row=line_of(frame, i, header), column=column, row_label=_row_label(path))
     return num.astype("Int64") if allow_missing else num.astype(np.int64)
 
@@ -131,7 +131,7 @@ def to_float(frame: pd.DataFrame, column: str, path: Path, *, header: bool = Tru
         bad |= raw.isna()
     if bad.any():
         i = _first_bad(bad.to_numpy())
-        raise DataError(path, "a number", raw.iloc[i] if raw.iloc[i] is not None else described("an empty value"),
+        raise DataError(path, "a number", raw.iloc[i] if not pd.isna(raw.iloc[i]) else described("an empty value"),
                         row=line_of(frame, i, header), column=column, row_label=_row_label(path))
     return num.astype(np.float64)
 
@@ -175,7 +175,7 @@ def to_datetime(frame: pd.DataFrame, column: str, path: Path, *, unit: str | Non
         bad |= raw.isna()
     if bad.any():
         i = _first_bad(bad.to_numpy())
-        raise DataError(path, "a date/time", raw.iloc[i] if raw.iloc[i] is not None else described("an empty value"),
+        raise DataError(path, "a date/time", raw.iloc[i] if not pd.isna(raw.iloc[i]) else described("an empty value"),
                         row=line_of(frame, i, header), column=column, row_label=_row_label(path))
     return ts.astype("datetime64[ns]")
 
