@@ -10,6 +10,6 @@ from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.baselines.ease import EASE, ease_memory_bytes
 from cartgraph.baselines.item_knn import ItemKNN
 from cartgraph.baselines.most_popular import MostPopular
-from cartgraph.baselines.tuning import EASE_LAMBDAS, tune_ease
+from cartgraph.baselines.tuning import EASE_LAMBDAS, ease_grid, tune_ease
 
-__all__ = ["EASE", "EASE_LAMBDAS", "ItemKNN", "MatrixRecommender", "MostPopular", "ease_memory_bytes", "tune_ease"]
+__all__ = ["EASE", "EASE_LAMBDAS", "ItemKNN", "MatrixRecommender", "MostPopular", "ease_grid", "ease_memory_bytes", "tune_ease"]

@@ -188,30 +188,38 @@ def _order_rank(events: pd.DataFrame, dataset_name: str) -> pd.Series:
                      index=events.index)
 
 
+def _instacart_catalogue(dataset: Dataset, events: pd.DataFrame) -> pd.DataFrame:
+    """Products of the order sample: the loader's ``in_orders`` attribute (which counts
+    a dropped truncated user's products too) or, without it, the products of ``events``."""
+    flags = dataset.items["attributes"].map(lambda a: a.get("in_orders"))
+    if flags.notna().any():
+        return dataset.items[flags.fillna(False).astype(bool) | dataset.items["item_id"].isin(events["item_id"])]
+    return _catalogue(dataset, events)
+
+
 def instacart(dataset: Dataset, stage: str = "test", mode: str = "new", *,
-              drop_users: tuple[str, ...] | None = None) -> Split:
+              drop_users: tuple[str, ...] = ()) -> Split:
     """Next-basket split of Instacart (EVALUATION.md, "Instacart").
 
     Per user, orders are sorted by the events' ``order_number`` column (``ts`` if the
     loader gives no such column): the last order is test, the one before validation,
-    earlier ones train; ``stage="test"`` fits on train+validation.
+    earlier ones train; ``stage="test"`` fits on train+validation. The catalogue is
+    every product of the sample (14,190, see :func:`_instacart_catalogue`).
 
     Args:
-        drop_users: user ids removed entirely (default: ``dataset.meta["truncated_users"]``,
-            the user whose history the 150,000-line cut truncated). The catalogue is
-            every product of the sample, theirs included (14,190).
+        drop_users: user ids removed entirely. The loader already drops the user whose
+            history the 150,000-line cut truncated (``meta["dropped_user"]``); pass it
+            here if you loaded with ``drop_truncated_last_user=False``.
     """
     _check(stage, mode)
     events = _identified(dataset.events)
-    items = _catalogue(dataset, events)
-    if drop_users is None:
-        drop_users = tuple(str(u) for u in dataset.meta.get("truncated_users", ()))
-    events = events[~events["user_id"].isin(drop_users)]
+    items = _instacart_catalogue(dataset, events)
+    events = events[~events["user_id"].isin([str(u) for u in drop_users])]
     rank = _order_rank(events, dataset.name)
     held = 0 if stage == "test" else 1
-    split = _build(f"instacart/{stage}/{mode}", dataset, items, events[rank > held], events[rank == held], mode,
-                   {"stage": stage, "dropped_users": list(drop_users)})
-    return split
+    meta = {"stage": stage, "dropped_users": [str(u) for u in drop_users],
+            "loader_dropped_user": dataset.meta.get("dropped_user")}
+    return _build(f"instacart/{stage}/{mode}", dataset, items, events[rank > held], events[rank == held], mode, meta)
 
 
 def _hash_keys(seed: int, users: np.ndarray, items: np.ndarray) -> np.ndarray:

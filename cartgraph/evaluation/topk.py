@@ -4,10 +4,11 @@ EVALUATION.md fixes ties at the cut-off: among equal scores the *lower item inde
 wins (indices follow sorted original ids, see :mod:`cartgraph.vocab`). Other tie
 orders move Recall@20 by up to ~0.0015, so every model must use this one function.
 
-The selection is O(m) per row: ``np.partition`` finds the k-th largest value ``t``;
-every score above ``t`` is taken, and the remaining places go to the lowest-index
-entries equal to ``t``. Only the k chosen entries are then sorted (stable, so equal
-scores stay in index order). Rows are processed in chunks to bound memory.
+The selection is O(m) per row: ``np.argpartition`` picks k largest entries and so
+the k-th largest value ``t``; in rows where more entries equal ``t`` than fit, every
+score above ``t`` is taken and the remaining places go to the lowest-index entries
+equal to ``t``. Only the k chosen entries are then sorted (stable, by index within
+equal scores). Rows are processed in chunks to bound memory.
 """
 from __future__ import annotations
 
@@ -58,18 +59,27 @@ def _topk_chunk(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if np.isnan(s).any():
         s = np.where(np.isnan(s), -np.inf, s)
     c, m = s.shape
-    if k == m:
-        chosen = np.broadcast_to(np.arange(m), (c, m))
-    else:
-        kth = np.partition(s, m - k, axis=1)[:, m - k][:, None]
-        chosen_mask = s > kth
-        need = k - chosen_mask.sum(axis=1)
-        # Fill the remaining places with the lowest-index entries equal to the k-th value.
-        eq_r, eq_c = np.nonzero(s == kth)
-        first = np.searchsorted(eq_r, np.arange(c))
-        keep = (np.arange(len(eq_r)) - first[eq_r]) < need[eq_r]
-        chosen_mask[eq_r[keep], eq_c[keep]] = True
-        chosen = np.nonzero(chosen_mask)[1].reshape(c, k)
+    chosen = np.argpartition(s, m - k, axis=1)[:, m - k:]
+    kth = np.take_along_axis(s, chosen, axis=1).min(axis=1, keepdims=True)
+    # argpartition picks arbitrarily among entries equal to the k-th value; redo the
+    # rows where more entries tie at the cut-off than there are places left.
+    tied = np.flatnonzero((s >= kth).sum(axis=1) > k)
+    if tied.size:
+        chosen[tied] = _lowest_index_ties(s[tied], kth[tied], k)
+    # Sort the k chosen by (score desc, index asc): index-sort first, then a stable score sort.
+    chosen = np.sort(chosen, axis=1)
     vals = np.take_along_axis(s, chosen, axis=1)
     order = np.argsort(-vals, axis=1, kind="stable")
     return np.take_along_axis(chosen, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+def _lowest_index_ties(s: np.ndarray, kth: np.ndarray, k: int) -> np.ndarray:
+    """Indices ``(r, k)``: every entry above ``kth``, then the lowest-index entries equal to it."""
+    r = s.shape[0]
+    mask = s > kth
+    need = k - mask.sum(axis=1)
+    eq_r, eq_c = np.nonzero(s == kth)
+    first = np.searchsorted(eq_r, np.arange(r))
+    keep = (np.arange(len(eq_r)) - first[eq_r]) < need[eq_r]
+    mask[eq_r[keep], eq_c[keep]] = True
+    return np.nonzero(mask)[1].reshape(r, k)

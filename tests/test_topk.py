@@ -1,0 +1,72 @@
+"""The shared top-k: exact, best first, ties at the cut-off to the lower index."""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+from cartgraph.errors import ConfigError
+from cartgraph.evaluation.topk import topk
+
+
+def _reference(row: np.ndarray, k: int) -> list[int]:
+    clean = np.where(np.isnan(row), -np.inf, row)
+    return sorted(range(len(row)), key=lambda j: (-clean[j], j))[:k]
+
+
+def test_ties_at_cutoff_go_to_lower_index():
+    scores = np.array([[1.0, 3.0, 2.0, 2.0, 2.0, 0.5]])
+    idx, vals = topk(scores, 3)
+    assert idx.tolist() == [[1, 2, 3]]
+    assert vals.tolist() == [[3.0, 2.0, 2.0]]
+
+
+def test_all_equal_row_returns_first_indices():
+    idx, _ = topk(np.zeros((2, 10)), 4)
+    assert idx.tolist() == [[0, 1, 2, 3]] * 2
+
+
+def test_masked_entries_never_ahead_of_finite_ones():
+    scores = np.array([[-np.inf, -5.0, -np.inf, np.nan, -7.0]])
+    idx, vals = topk(scores, 4)
+    assert idx.tolist() == [[1, 4, 0, 2]]
+    assert np.isneginf(vals[0, 2:]).all()
+
+
+def test_k_larger_than_m_is_clipped_and_1d_input():
+    idx, vals = topk(np.array([0.2, 0.9, 0.5]), 10)
+    assert idx.tolist() == [1, 2, 0] and vals.shape == (3,)
+
+
+def test_matches_brute_force_on_random_ties():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n, m = int(rng.integers(1, 6)), int(rng.integers(1, 40))
+        k = int(rng.integers(1, 45))
+        scores = np.floor(rng.random((n, m)) * 4)
+        scores[rng.random((n, m)) < 0.25] = -np.inf
+        idx, vals = topk(scores, k)
+        for i in range(n):
+            assert idx[i].tolist() == _reference(scores[i], k)
+            assert np.array_equal(vals[i], scores[i, idx[i]])
+
+
+def test_chunked_rows_agree_with_unchunked(monkeypatch):
+    module = importlib.import_module("cartgraph.evaluation.topk")  # the package re-exports the function
+
+    rng = np.random.default_rng(1)
+    scores = np.round(rng.random((50, 30)), 1)
+    expected = topk(scores, 5)
+    monkeypatch.setattr(module, "_CHUNK_ELEMENTS", 64)
+    got = topk(scores, 5)
+    assert np.array_equal(expected[0], got[0]) and np.array_equal(expected[1], got[1])
+
+
+def test_dtypes_and_bad_arguments():
+    idx, vals = topk(np.ones((2, 3), dtype=np.float32), 2)
+    assert idx.dtype == np.int64 and vals.dtype == np.float32
+    with pytest.raises(ConfigError, match="k must be a positive integer"):
+        topk(np.ones((2, 3)), 0)
+    with pytest.raises(ConfigError, match="1-D or 2-D"):
+        topk(np.ones((2, 3, 4)), 1)
