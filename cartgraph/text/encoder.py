@@ -326,7 +326,8 @@ def _as_texts(texts: Any) -> list[str]:
                 raise DataError("encode(texts)", "str or UTF-8 bytes", described(f"invalid UTF-8 at byte {e.start}"),
                                 row=i, row_label="index") from None
         elif not isinstance(text, str):
-            raise DataError("encode(texts)", "a str", text, row=i, row_label="index",
+            raise DataError("encode(texts)", "a str", described("None") if text is None else text,
+                            row=i, row_label="index",
                             hint="for a missing text pass '' or drop it" if text is None or (isinstance(text, float) and text != text) else None)
         out.append(text.strip())
     return out
