@@ -151,6 +151,7 @@ REFERENCE_NEW = {"MostPopular": (0.0369, 0.0425), "ItemKNN": (0.0822, 0.0901), "
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_online_retail_reference_numbers(data_dir):
     from cartgraph.loaders import load
 
