@@ -10,7 +10,8 @@ Each propagation returns ``E⁰ + Σ_l normalize(Â^l E⁰)``. The score is the 
 two views' dot products, ``s(u, b) = ⟨u_I, b_I⟩ + ⟨u_B, b_B⟩``. Training: BPR on
 (user, chosen bundle, random other bundle) plus ``contrast_weight`` × an in-batch
 InfoNCE loss that pulls the two views of the same user (and of the same bundle)
-together (temperature ``temperature``); edges of the three graphs are dropped at
+together (temperature ``temperature``; the batch's distinct users and bundles, so
+a repeated id is never its own negative); edges of the three graphs are dropped at
 random each epoch (``edge_dropout``) as augmentation; Adam with coupled weight decay.
 
 With ``contrast_weight=0`` and ``edge_dropout=0`` the same model is a BGCN-style
@@ -108,15 +109,15 @@ class _TwoViews(torch.nn.Module):
 
     def bpr_terms(self, users, pos, neg):
         u_i, b_i, u_b, b_b, _ = self.views()
-        ui, ub = u_i[users], u_b[users]          # gather once: each gather's backward
-        bip, bbp = b_i[pos], b_b[pos]            # scatters into a full-size zero tensor
-        s_pos = (ui * bip).sum(-1) + (ub * bbp).sum(-1)
+        ui, ub = u_i[users], u_b[users]
+        s_pos = (ui * b_i[pos]).sum(-1) + (ub * b_b[pos]).sum(-1)
         s_neg = (ui * b_i[neg]).sum(-1) + (ub * b_b[neg]).sum(-1)
         zero = s_pos.new_zeros(())
         if self.r.contrast_weight <= 0:
             return s_pos, s_neg, zero
         t = self.r.temperature
-        c = 0.5 * (_info_nce(ui, ub, t) + _info_nce(bip, bbp, t))
+        uu, bb = torch.unique(users), torch.unique(pos)  # a repeated id is no negative of itself
+        c = 0.5 * (_info_nce(u_i[uu], u_b[uu], t) + _info_nce(b_i[bb], b_b[bb], t))
         return s_pos, s_neg, zero, self.r.contrast_weight * c
 
 
