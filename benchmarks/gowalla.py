@@ -7,7 +7,7 @@ many epochs and evaluated once on the official test file.
 
 Long runs continue across processes: ``--checkpoint DIR`` writes an atomic checkpoint
 after every epoch; calling the script again with the same arguments resumes. On a
-CPU run it in chunks (``--max-minutes``); on a GPU it fits one call.
+CPU run it in chunks (stop it at any time, call it again); on a GPU it fits one call.
 
 Usage::
 
