@@ -300,25 +300,34 @@ def youshu(dataset: Dataset, stage: str = "test") -> Split:
                   "new", {"stage": stage, "source_dataset": dataset.name})
 
 
-def last_bundle(dataset: Dataset) -> Split:
+def last_bundle(dataset: Dataset, mode: str = "new") -> Split:
     """BundleRec Amazon: each user's last bundle (by ``ts``, then bundle id) is the test.
 
-    The test matrix holds the *items* of that bundle; the train dataset keeps the user's
-    other bundles, and drops the user's events at or after the test bundle's time (events
-    without a time are kept). Users with a test bundle and ≥ 1 train event are evaluated;
-    seen items are masked and removed from the test set (mode ``"new"``).
+    The test matrix holds the *items* of that bundle. The train dataset keeps the user's
+    other bundles, and drops the user's events that reveal the test bundle: events after
+    its time, and events of its items not earlier than it (or without a time) that none
+    of the user's other bundles contains. In BundleRec a user's bundles mostly share one
+    day and the loader's events are the bundles' items, so a time cut alone would drop
+    everything. Users with ≥ 1 train
+    event are evaluated (in practice: users with ≥ 2 bundles); ``mode`` as for the other
+    protocols (``"new"``: items of the user's other bundles are masked and not counted).
     """
+    _check("test", mode)
     ub = dataset.user_bundles.copy()
     ub["_order"] = dataset.bundle_vocab.indices(ub["bundle_id"].to_numpy())
     ub = ub.sort_values(["user_id", "ts", "_order"], na_position="first", kind="stable")
     is_last = ~ub.duplicated("user_id", keep="last")
-    test_ub = ub[is_last]
     members = dataset.bundle_items()[["bundle_id", "item_id"]]
-    held = test_ub[["user_id", "bundle_id", "ts"]].merge(members, on="bundle_id")
-    cut = test_ub.set_index("user_id")["ts"]
+    held = ub[is_last][["user_id", "bundle_id", "ts"]].merge(members, on="bundle_id")
+    kept = ub[~is_last][["user_id", "bundle_id"]].merge(members, on="bundle_id")
     ev = _identified(dataset.events)
-    limit = ev["user_id"].map(cut)
-    fit = ev[~(limit.notna() & ev["ts"].notna() & (ev["ts"] >= limit))]
+    pairs = pd.MultiIndex.from_frame(ev[["user_id", "item_id"]])
+    revealing = (pairs.isin(pd.MultiIndex.from_frame(held[["user_id", "item_id"]]))
+                 & ~pairs.isin(pd.MultiIndex.from_frame(kept[["user_id", "item_id"]])))
+    cut = ev["user_id"].map(ub[is_last].set_index("user_id")["ts"])
+    before = (ev["ts"] < cut).to_numpy()
+    later = (ev["ts"] > cut).to_numpy()
+    fit = ev[~((revealing & ~before) | later)]
     train = dataset.replace(user_bundles=ub[~is_last].drop(columns="_order"))
-    return _build(f"{dataset.name}/last-bundle", train, dataset.items, fit, held.assign(kind="purchase"), "new",
-                  {"stage": "test", "n_test_bundles": int(len(test_ub))})
+    return _build(f"{dataset.name}/last-bundle/{mode}", train, dataset.items, fit, held.assign(kind="purchase"), mode,
+                  {"stage": "test", "n_test_bundles": int(is_last.sum())})
