@@ -166,6 +166,18 @@ def test_last_bundle_holds_out_the_latest_bundle_items():
         ("u1", "b1"), ("u1", "b2"), ("u2", "b1")]
 
 
+def test_last_bundle_same_day_bundles_keep_the_other_bundles_events():
+    # BundleRec-like: both bundles on one day, events are exactly the bundles' items
+    bundles = pd.DataFrame({"bundle_id": ["b1", "b2"], "item_ids": [["i1", "i2"], ["i2", "i3"]]})
+    ub = pd.DataFrame({"user_id": ["u", "u"], "bundle_id": ["b1", "b2"], "ts": pd.to_datetime(["2020-01-01"] * 2)})
+    events = pd.DataFrame({"user_id": ["u"] * 3, "item_id": ["i1", "i2", "i3"], "ts": pd.to_datetime(["2020-01-01"] * 3)})
+    ds = Dataset(items=pd.DataFrame({"item_id": ["i1", "i2", "i3"]}), events=events, bundles=bundles, user_bundles=ub)
+    s = splits.last_bundle(ds, "all")
+    assert _test_sets(s) == {"u": {"i2", "i3"}}  # b2 is last (same day, higher bundle index)
+    assert sorted(s.train.events["item_id"]) == ["i1", "i2"]  # i3 would reveal b2; i2 is also in b1
+    assert _test_sets(splits.last_bundle(ds, "new")) == {"u": {"i3"}}
+
+
 # ----------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
 def real(data_dir):
