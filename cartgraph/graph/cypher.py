@@ -19,7 +19,7 @@ from __future__ import annotations
 from cartgraph.graph.schema import NODE_LABELS, NODE_PROPS, REL_TYPES, RelSpec
 
 __all__ = [
-    "CONSTRAINTS", "MERGE_NODES", "SET_EMBEDDINGS", "MERGE_RELS", "READ_NODES", "READ_EMBEDDINGS", "READ_RELS",
+    "CONSTRAINTS", "MERGE_NODES", "SET_EMBEDDINGS", "MERGE_RELS", "MERGE_RELS_BY_ELEMENT_ID", "CREATE_RELS_BY_ELEMENT_ID", "ELEMENT_IDS", "READ_NODES", "READ_EMBEDDINGS", "OUT_DEGREES", "READ_RELS",
     "COUNT_NODES", "COUNT_RELS", "NEIGHBORS", "MISSING_ITEMS", "VECTOR_INDEX", "CREATE_VECTOR_INDEX",
     "SHOW_VECTOR_INDEX", "DROP_VECTOR_INDEX", "AWAIT_INDEXES", "VECTOR_QUERY", "CLEAR", "UNLIMITED",
 ]
@@ -31,8 +31,15 @@ VECTOR_INDEX = "item_embedding"
 """Name of the vector index over ``Item.embedding``."""
 
 
-def _set_clause(var: str, props: dict[str, str] | tuple[str, ...]) -> str:
-    return ", ".join(f"{var}.{p} = row.{p}" for p in props)
+def _value(prop: str, kind: str) -> str:
+    # datetimes travel as epoch milliseconds (ints pack far faster than temporal values)
+    if kind == "datetime":
+        return f"CASE WHEN row.{prop} IS NULL THEN null ELSE datetime({{epochMillis: row.{prop}}}) END"
+    return f"row.{prop}"
+
+
+def _set_clause(var: str, props: dict[str, str]) -> str:
+    return ", ".join(f"{var}.{p} = {_value(p, k)}" for p, k in props.items())
 
 
 def _constraint(label: str) -> str:
@@ -44,28 +51,40 @@ def _merge_nodes(label: str) -> str:
     return f"UNWIND $rows AS row MERGE (n:{label} {{id: row.id}})" + (f" SET {sets}" if sets else "")
 
 
-def _merge_rel(spec: RelSpec) -> str:
+def _merge_rel(spec: RelSpec, by_element_id: bool = False, verb: str = "MERGE") -> str:
     key = ", ".join(f"{k}: row.{k}" for k in spec.key)
-    props = [p for p in spec.props if p not in spec.key]
-    return (f"UNWIND $rows AS row\n"
-            f"MATCH (a:{spec.src} {{id: row.src}})\n"
-            f"MATCH (b:{spec.dst} {{id: row.dst}})\n"
-            f"MERGE (a)-[r:{spec.type}{' {' + key + '}' if key else ''}]->(b)"
+    props = {p: k for p, k in spec.props.items() if p not in spec.key}
+    if by_element_id:
+        match = "MATCH (a) WHERE elementId(a) = row.src\nMATCH (b) WHERE elementId(b) = row.dst\n"
+    else:
+        match = f"MATCH (a:{spec.src} {{id: row.src}})\nMATCH (b:{spec.dst} {{id: row.dst}})\n"
+    return (f"UNWIND $rows AS row\n{match}"
+            f"{verb} (a)-[r:{spec.type}{' {' + key + '}' if key else ''}]->(b)"
             + (f"\nSET {_set_clause('r', props)}" if props else ""))
 
 
+def _read_value(var: str, prop: str, kind: str) -> str:
+    return f"{var}.{prop}.epochMillis" if kind == "datetime" else f"{var}.{prop}"
+
+
 def _read_nodes(label: str) -> str:
-    cols = "".join(f", n.{p} AS {p}" for p in NODE_PROPS[label])
-    return f"MATCH (n:{label}) RETURN n.id AS id{cols}"
+    cols = "".join(f", {_read_value('n', p, k)}" for p, k in NODE_PROPS[label].items())
+    return f"MATCH (n:{label}) RETURN collect([n.id{cols}]) AS rows"
 
 
 def _read_rel(spec: RelSpec) -> str:
-    cols = "".join(f", r.{p} AS {p}" for p in spec.props)
-    return f"MATCH (a:{spec.src})-[r:{spec.type}]->(b:{spec.dst}) RETURN a.id AS src, b.id AS dst{cols}"
+    cols = "".join(f", {_read_value('r', p, k)}" for p, k in spec.props.items())
+    return (f"UNWIND $ids AS id MATCH (a:{spec.src} {{id: id}})-[r:{spec.type}]->(b:{spec.dst}) "
+            f"RETURN collect([a.id, b.id{cols}]) AS rows")
+
+
+def _out_degrees(spec: RelSpec) -> str:
+    return (f"MATCH (a:{spec.src}) WITH a, COUNT {{ (a)-[:{spec.type}]->(:{spec.dst}) }} AS n WHERE n > 0 "
+            "RETURN collect([a.id, n]) AS rows")
 
 
 def _neighbors(spec: RelSpec, direction: str) -> str:
-    cols = "".join(f", r.{p} AS {p}" for p in spec.props)
+    cols = "".join(f", {_read_value('r', p, k)} AS {p}" for p, k in spec.props.items())
     order = "".join(f", {k}" for k in spec.key)
     if direction == "out":
         pattern = f"(a:{spec.src} {{id: $id}})-[r:{spec.type}]->(b:{spec.dst})"
@@ -84,17 +103,36 @@ SET_EMBEDDINGS = "UNWIND $rows AS row MATCH (n:Item {id: row.id}) SET n.embeddin
 """Item embeddings; ``$rows``: ``[{id, embedding: list[float]}]``."""
 
 MERGE_RELS: dict[str, str] = {t: _merge_rel(spec) for t, spec in REL_TYPES.items()}
-"""Type → batched relationship upsert; ``$rows``: ``[{src, dst, <props>}]`` (external ids).
-Endpoints must exist (they are matched, not created), so relationships are written after nodes."""
+"""Type → batched relationship upsert; ``$rows``: ``[{src, dst, <props>}]`` with external ids
+and datetimes as epoch milliseconds. Endpoints must exist (they are matched, not created)."""
+
+MERGE_RELS_BY_ELEMENT_ID: dict[str, str] = {t: _merge_rel(spec, True) for t, spec in REL_TYPES.items()}
+"""Type → the bulk-import form of :data:`MERGE_RELS`: ``src``/``dst`` are Neo4j element ids
+(from :data:`ELEMENT_IDS`), so each endpoint is a direct seek instead of an index lookup."""
+
+CREATE_RELS_BY_ELEMENT_ID: dict[str, str] = {t: _merge_rel(spec, True, "CREATE") for t, spec in REL_TYPES.items()}
+"""Type → :data:`MERGE_RELS_BY_ELEMENT_ID` with ``CREATE``: used only while the database holds
+no relationship of that type yet (a fresh import), where it cannot duplicate anything."""
+
+ELEMENT_IDS: dict[str, str] = {label: f"MATCH (n:{label}) RETURN n.id AS id, elementId(n) AS eid"
+                               for label in NODE_LABELS}
+"""Label → every node's ``id`` and Neo4j element id (valid while the node exists)."""
 
 READ_NODES: dict[str, str] = {label: _read_nodes(label) for label in NODE_LABELS}
-"""Label → all nodes with their properties."""
+"""Label → one record whose ``rows`` lists ``[id, <props>]`` per node (datetimes as epoch ms).
+Reads return collected lists rather than one record per row: hydrating a record costs
+the Python driver ~10x more than a list element."""
 
-READ_EMBEDDINGS = "MATCH (n:Item) WHERE n.embedding IS NOT NULL RETURN n.id AS id, n.embedding AS embedding"
-"""Item embeddings that exist."""
+READ_EMBEDDINGS = ("UNWIND $ids AS id MATCH (n:Item {id: id}) WHERE n.embedding IS NOT NULL "
+                   "RETURN collect([n.id, n.embedding]) AS rows")
+"""Embeddings of the Items ``$ids`` that have one, as ``[id, embedding]`` rows."""
+
+OUT_DEGREES: dict[str, str] = {t: _out_degrees(spec) for t, spec in REL_TYPES.items()}
+"""Type → ``[id, out-degree]`` of every source node with at least one such relationship
+(from the degree store; used to page :data:`READ_RELS` in bounded chunks)."""
 
 READ_RELS: dict[str, str] = {t: _read_rel(spec) for t, spec in REL_TYPES.items()}
-"""Type → all relationships as ``src``, ``dst`` (external ids) and properties."""
+"""Type → the relationships leaving source nodes ``$ids``, as ``[src, dst, <props>]`` rows."""
 
 COUNT_NODES: dict[str, str] = {label: f"MATCH (n:{label}) RETURN count(n) AS n" for label in NODE_LABELS}
 """Label → node count."""
@@ -129,5 +167,9 @@ VECTOR_QUERY = (f"CALL db.index.vector.queryNodes('{VECTOR_INDEX}', $k, $vector)
                 "RETURN node.id AS id, score")
 """The ``$k`` items nearest ``$vector``; score = (1 + cos) / 2, best first."""
 
-CLEAR = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-"""Delete every node and relationship in batches (run in an auto-commit transaction)."""
+CLEAR: tuple[str, ...] = (
+    "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 20000 ROWS",
+    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS",
+)
+"""Delete every relationship, then every node, in bounded batches (auto-commit transactions;
+relationships first so that deleting a popular node never holds all its edges in one transaction)."""

@@ -34,13 +34,15 @@ def to_rows(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict[str, Any]]:
     """Table → list of parameter dicts with plain Python values (NaN/NaT → None).
 
     ``kinds`` maps a column to ``int``/``float``/``str``/``datetime`` (default ``str``);
-    datetimes become naive ``datetime`` objects, stored as Neo4j ``LocalDateTime``.
+    datetimes become epoch milliseconds (naive times read as UTC), which the Cypher
+    turns into Neo4j ``DateTime`` values.
     """
     columns = {}
     for col in frame.columns:
         kind, series = kinds.get(col, "str"), frame[col]
         if kind == "datetime":
-            columns[col] = series.to_numpy("datetime64[us]").astype(object).tolist()
+            ms = series.to_numpy("datetime64[ms]")
+            columns[col] = np.where(np.isnat(ms), None, ms.astype(np.int64)).tolist()
         elif kind == "float":
             arr = series.to_numpy(np.float64)
             columns[col] = np.where(np.isnan(arr), None, arr).tolist()
@@ -50,6 +52,15 @@ def to_rows(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict[str, Any]]:
             columns[col] = series.astype(object).where(series.notna(), None).tolist()
     keys = list(columns)
     return [dict(zip(keys, values)) for values in zip(*columns.values())]
+
+
+def _frame(rows: list[list[Any]], columns: list[str], kinds: dict[str, str]) -> pd.DataFrame:
+    """Rows read back (datetimes as epoch ms) → a table with pandas types."""
+    frame = pd.DataFrame(rows, columns=columns)
+    for col, kind in kinds.items():
+        if kind == "datetime":
+            frame[col] = pd.to_datetime(frame[col].astype("float64"), unit="ms")
+    return frame
 
 
 class Neo4jStore(GraphStore):
@@ -99,16 +110,12 @@ class Neo4jStore(GraphStore):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, query: str, as_frame: bool = False, **params: Any):
-        """Run one statement with managed retries; records, or a DataFrame."""
-        from neo4j import Result
+    def _run(self, query: str, **params: Any) -> list[Any]:
+        """Run one statement in a managed (retried) transaction; its records."""
         from neo4j.exceptions import DriverError, Neo4jError
 
         driver = self.driver
         try:
-            if as_frame:
-                return driver.execute_query(query, params, database_=self.database,
-                                            result_transformer_=lambda r: Result.to_df(r, parse_dates=True))
             return driver.execute_query(query, params, database_=self.database).records
         except (DriverError, Neo4jError) as e:
             raise ServiceError(f"Neo4j at {self.connection.uri}: {type(e).__name__}: {e}") from e
@@ -129,10 +136,24 @@ class Neo4jStore(GraphStore):
             self._batched(label, cypher.MERGE_NODES[label], rows, batch_size)
         if graph.item_vectors is not None:
             self._write_embeddings(graph, batch_size)
+        element_ids = {label: self._element_ids(label, graph.nodes[label]["id"]) for label in NODE_LABELS}
         for rel_type, spec in REL_TYPES.items():
-            rows = to_rows(graph.edges_external(rel_type), spec.props)
-            self._batched(rel_type, cypher.MERGE_RELS[rel_type], rows, batch_size)
+            edges = graph.edges[rel_type]
+            frame = edges.assign(src=element_ids[spec.src][edges["src"].to_numpy()],
+                                 dst=element_ids[spec.dst][edges["dst"].to_numpy()])
+            rows = to_rows(frame, spec.props)
+            fresh = not self._run(cypher.COUNT_RELS[rel_type])[0]["n"]
+            query = (cypher.CREATE_RELS_BY_ELEMENT_ID if fresh else cypher.MERGE_RELS_BY_ELEMENT_ID)[rel_type]
+            self._batched(rel_type, query, rows, batch_size)
         self._run(cypher.AWAIT_INDEXES, seconds=600)
+
+    def _element_ids(self, label: str, ids: pd.Series) -> np.ndarray:
+        """Neo4j element ids of ``ids`` (in that order), read once per write."""
+        table = {r["id"]: r["eid"] for r in self._run(cypher.ELEMENT_IDS[label])}
+        missing = [i for i in ids if i not in table]
+        if missing:
+            raise ServiceError(f"{len(missing)} {label} nodes vanished during the write, e.g. {missing[0]!r}")
+        return np.array([table[i] for i in ids], dtype=object)
 
     def _write_embeddings(self, graph: KnowledgeGraph, batch_size: int) -> None:
         dims = int(graph.item_vectors.shape[1])
@@ -148,29 +169,46 @@ class Neo4jStore(GraphStore):
     def _read(self) -> KnowledgeGraph:
         nodes = {}
         for label in NODE_LABELS:
-            frame = self._run(cypher.READ_NODES[label], as_frame=True)
-            nodes[label] = frame if len(frame) else empty_nodes(label)
+            rows = self._run(cypher.READ_NODES[label])[0]["rows"]
+            nodes[label] = _frame(rows, ["id", *NODE_PROPS[label]], NODE_PROPS[label]) if rows else empty_nodes(label)
         edges = {}
-        for rel_type in REL_TYPES:
-            frame = self._run(cypher.READ_RELS[rel_type], as_frame=True)
-            edges[rel_type] = frame if len(frame) else empty_edges(rel_type).astype({"src": object, "dst": object})
+        for rel_type, spec in REL_TYPES.items():
+            rows = []
+            for ids in self._source_chunks(rel_type):
+                rows += self._run(cypher.READ_RELS[rel_type], ids=ids)[0]["rows"]
+            edges[rel_type] = (_frame(rows, ["src", "dst", *spec.props], spec.props) if rows
+                               else empty_edges(rel_type).astype({"src": object, "dst": object}))
         return KnowledgeGraph.from_external(nodes, edges, self._read_embeddings(nodes["Item"]["id"]))
 
-    def _read_embeddings(self, item_ids: pd.Series) -> np.ndarray | None:
-        records = self._run(cypher.READ_EMBEDDINGS)
-        if not records:
+    def _source_chunks(self, rel_type: str, rows_per_chunk: int = 100_000) -> list[list[str]]:
+        """Source node ids grouped so that each chunk leaves ~``rows_per_chunk`` relationships."""
+        degrees = self._run(cypher.OUT_DEGREES[rel_type])[0]["rows"]
+        chunks, current, size = [], [], 0
+        for node_id, degree in degrees:
+            current.append(node_id)
+            size += degree
+            if size >= rows_per_chunk:
+                chunks.append(current)
+                current, size = [], 0
+        return chunks + ([current] if current else [])
+
+    def _read_embeddings(self, item_ids: pd.Series, chunk: int = 2000) -> np.ndarray | None:
+        table = {}
+        ids = item_ids.tolist()
+        for start in range(0, len(ids), chunk):
+            table.update(self._run(cypher.READ_EMBEDDINGS, ids=ids[start:start + chunk])[0]["rows"])
+        if not table:
             return None
-        table = {r["id"]: r["embedding"] for r in records}
         dim = len(next(iter(table.values())))
         zeros = [0.0] * dim
-        return np.asarray([table.get(i, zeros) for i in item_ids], dtype=np.float32).reshape(len(item_ids), dim)
+        return np.asarray([table.get(i, zeros) for i in ids], dtype=np.float32).reshape(len(ids), dim)
 
     # ------------------------------------------------------------------ queries
     def _neighbors(self, rel_type: str, node_id: str, direction: str, limit: int | None) -> pd.DataFrame:
-        frame = self._run(cypher.NEIGHBORS[(rel_type, direction)], as_frame=True, id=node_id,
-                          limit=cypher.UNLIMITED if limit is None else int(limit))
-        columns = ["id", *REL_TYPES[rel_type].props]
-        return frame if len(frame) else pd.DataFrame(columns=columns)
+        records = self._run(cypher.NEIGHBORS[(rel_type, direction)], id=node_id,
+                            limit=cypher.UNLIMITED if limit is None else int(limit))
+        props = REL_TYPES[rel_type].props
+        return _frame([list(r.values()) for r in records], ["id", *props], props)
 
     def _check_items(self, item_ids: np.ndarray) -> None:
         record = self._run(cypher.MISSING_ITEMS, ids=[str(i) for i in item_ids])[0]
@@ -201,6 +239,7 @@ class Neo4jStore(GraphStore):
 
         try:
             with self.driver.session(database=self.database) as session:
-                session.run(cypher.CLEAR).consume()
+                for query in cypher.CLEAR:
+                    session.run(query).consume()
         except (DriverError, Neo4jError) as e:
             raise ServiceError(f"Neo4j at {self.connection.uri}: {type(e).__name__}: {e}") from e
