@@ -67,3 +67,17 @@ def test_demo_shows_three_users_with_reasons():
         assert all(r["reason"] for r in recs)
     table = run_cli("demo")
     assert table.returncode == 0 and "User " in table.stdout and "why" in table.stdout
+
+
+def test_evaluate_on_real_data_reproduces_the_reference(data_dir):
+    res = run_cli("evaluate", "--dataset", "online-retail", "--data-dir", str(data_dir / "online-retail"),
+                  "--model", "itemknn", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["metrics"]["n_users"] == 1449
+    assert abs(out["metrics"]["recall@20"] - 0.0822) < 0.002 and abs(out["metrics"]["ndcg@20"] - 0.0901) < 0.002
+
+
+def test_evaluate_without_data_path_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("CARTGRAPH_DATA_DIR", raising=False)
+    assert main(["evaluate", "--dataset", "instacart", "--model", "ease"]) == 2

@@ -58,7 +58,7 @@ def _model(name: str, dataset, dataset_name: str, mode: str, ease_lambda: float 
     if name == "ease":
         if ease_lambda is None:
             ease_lambda = baselines.tune_ease(_split(dataset, dataset_name, "valid", mode))
-        return baselines.EASE(lambda_=ease_lambda)
+        return baselines.EASE(ease_lambda)
     raise ConfigError(f"unknown model {name!r}; choose one of {list(MODELS)}")
 
 
