@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from cartgraph.errors import ConfigError, NotFittedError
 from cartgraph.evaluation.topk import topk
-from cartgraph.gnn.propagation import SpMM, SymmetricSpMM, bipartite_adjacency, mean_aggregation
+from cartgraph.gnn.propagation import EdgeGraph, SpMM, SymmetricSpMM
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
 __all__ = ["BundleRanker", "bgcn_style"]
@@ -62,8 +62,10 @@ class _TwoViews(torch.nn.Module):
                  bi: tuple[torch.Tensor, torch.Tensor], sizes: tuple[int, int, int], ranker: "BundleRanker",
                  text: torch.Tensor | None, gen: torch.Generator) -> None:
         super().__init__()
-        self.ui, self.ub, self.bi = ui, ub, bi
         self.n_users, self.n_bundles, self.n_items = sizes
+        self.ui = EdgeGraph(*ui, self.n_users, self.n_items)
+        self.ub = EdgeGraph(*ub, self.n_users, self.n_bundles)
+        self.bi = EdgeGraph(*bi, self.n_bundles, self.n_items)
         self.r = ranker
         d = ranker.embedding_dim
         device = ui[0].device
@@ -79,17 +81,10 @@ class _TwoViews(torch.nn.Module):
 
     def set_graphs(self, gen: torch.Generator | None) -> None:
         """Build the three normalised graphs, dropping edges when ``gen`` is given."""
-        p = self.r.edge_dropout if gen is not None else 0.0
-
-        def keep(edges):
-            if p <= 0:
-                return edges
-            mask = torch.rand(len(edges[0]), generator=gen, device=edges[0].device) >= p
-            return edges[0][mask], edges[1][mask]
-
-        self.adj_ui = bipartite_adjacency(*keep(self.ui), self.n_users, self.n_items)
-        self.adj_ub = bipartite_adjacency(*keep(self.ub), self.n_users, self.n_bundles)
-        self.agg, self.agg_t = mean_aggregation(*keep(self.bi), self.n_bundles, self.n_items)
+        p = self.r.edge_dropout
+        self.adj_ui = self.ui.adjacency(self.ui.keep_mask(p, gen))
+        self.adj_ub = self.ub.adjacency(self.ub.keep_mask(p, gen))
+        self.agg, self.agg_t = self.bi.row_mean(self.bi.keep_mask(p, gen))
 
     def on_epoch_start(self, gen: torch.Generator) -> None:
         if self.r.edge_dropout > 0:

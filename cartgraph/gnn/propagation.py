@@ -87,29 +87,57 @@ class SpMM(torch.autograd.Function):
         return None, None, torch.sparse.mm(ctx.adj_t, grad)
 
 
-def csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """A torch CSR tensor from COO triplets (duplicates summed)."""
+def _csr_sorted(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A CSR tensor from triplets already sorted by row (no sort, no coalesce)."""
+    crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=rows.device)
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape, check_invariants=False).coalesce()
-        return coo.to_sparse_csr()
+        return torch.sparse_csr_tensor(crow, cols, values, shape, check_invariants=False)
 
 
-def bipartite_adjacency(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tensor:
-    """``D^{-1/2} A D^{-1/2}`` of the bipartite graph with edges ``rows[k] — cols[k]``, as CSR.
+class EdgeGraph:
+    """Fixed bipartite edges ``rows[k] — cols[k]`` that yield normalised sparse matrices,
+    optionally with a random subset of edges dropped (edge-dropout augmentation).
 
-    Node order: the ``n_rows`` row-side nodes, then the ``n_cols`` column-side nodes.
-    Shape ``(n_rows + n_cols, n_rows + n_cols)``; symmetric.
+    Entries are sorted by row once, here; every matrix built later keeps that order,
+    so a new augmented graph each epoch costs a mask and a cumulative sum, not a sort.
     """
-    src = torch.cat([rows, cols + n_rows])
-    dst = torch.cat([cols + n_rows, rows])
-    deg = torch.bincount(src, minlength=n_rows + n_cols).float()
-    inv = deg.clamp(min=1).pow(-0.5)
-    return csr(src, dst, inv[src] * inv[dst], (n_rows + n_cols, n_rows + n_cols))
 
+    def __init__(self, rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> None:
+        self.n_rows, self.n_cols, self.n_edges = n_rows, n_cols, len(rows)
+        edge = torch.arange(len(rows), device=rows.device)
+        src = torch.cat([rows, cols + n_rows])
+        dst = torch.cat([cols + n_rows, rows])
+        order = torch.argsort(src * (n_rows + n_cols) + dst)
+        self.sym = (src[order], dst[order], torch.cat([edge, edge])[order])
+        order_r = torch.argsort(rows * n_cols + cols)
+        order_c = torch.argsort(cols * n_rows + rows)
+        self.by_row = (rows[order_r], cols[order_r], edge[order_r])
+        self.by_col = (cols[order_c], rows[order_c], edge[order_c])
 
-def mean_aggregation(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row-normalised membership matrix ``M`` (``M @ X`` = mean of each row's members) and ``Mᵀ``."""
-    count = torch.bincount(rows, minlength=n_rows).float().clamp(min=1)
-    values = 1.0 / count[rows]
-    return csr(rows, cols, values, (n_rows, n_cols)), csr(cols, rows, values, (n_cols, n_rows))
+    def keep_mask(self, dropout: float, generator: torch.Generator | None) -> torch.Tensor | None:
+        """A random mask over edges keeping each with probability ``1 - dropout`` (None: keep all)."""
+        if generator is None or dropout <= 0:
+            return None
+        return torch.rand(self.n_edges, generator=generator, device=self.sym[0].device) >= dropout
+
+    def adjacency(self, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """``D^{-1/2} A D^{-1/2}`` over both sides, shape ``(R + C, R + C)``, symmetric CSR."""
+        src, dst, edge = self.sym
+        if keep is not None:
+            m = keep[edge]
+            src, dst = src[m], dst[m]
+        n = self.n_rows + self.n_cols
+        inv = torch.bincount(src, minlength=n).float().clamp(min=1).pow(-0.5)
+        return _csr_sorted(src, dst, inv[src] * inv[dst], (n, n))
+
+    def row_mean(self, keep: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row-normalised ``M`` (``M @ X`` = mean of each row's columns), shape ``(R, C)``, and ``Mᵀ``."""
+        (r, c, e), (c2, r2, e2) = self.by_row, self.by_col
+        if keep is not None:
+            m, m2 = keep[e], keep[e2]
+            r, c, c2, r2 = r[m], c[m], c2[m2], r2[m2]
+        count = torch.bincount(r, minlength=self.n_rows).float().clamp(min=1)
+        return (_csr_sorted(r, c, 1.0 / count[r], (self.n_rows, self.n_cols)),
+                _csr_sorted(c2, r2, 1.0 / count[r2], (self.n_cols, self.n_rows)))
