@@ -56,6 +56,7 @@ SERVER_SETTINGS: dict[str, str] = {
     "server.https.enabled": "false",
     "db.tx_log.rotation.size": "16M",
     "db.tx_log.preallocate": "false",
+    "db.tx_log.rotation.retention_policy": "2 files",
     "dbms.usage_report.enabled": "false",
 }
 """Settings for a local development/test server (``-c key=value`` overrides)."""
