@@ -51,7 +51,7 @@ def random_shop(n_users: int = 500, n_items: int = 200, n_baskets: int = 3000, s
     """
     rng = np.random.default_rng(seed)
     item_ids = np.array([f"i{i:05d}" for i in range(n_items)], dtype=object)
-    cats = [["Shop", f"Dept {i % 5}", f"Aisle {i % 17}"] for i in range(n_items)]
+    cats = [["Shop", f"Dept {i % 17 % 5}", f"Aisle {i % 17}"] for i in range(n_items)]
     items = pd.DataFrame({"item_id": item_ids, "title": [f"Item {i}" for i in range(n_items)],
                           "category_path": cats, "price": rng.uniform(1, 100, n_items).round(2)})
     popularity = rng.zipf(1.5, n_items).astype(float)
