@@ -38,6 +38,11 @@ class MatrixRecommender:
         self.user_items_ = matrix
         return self
 
+    def _recommend_batch_size(self) -> int:
+        """Users scored at once in :meth:`recommend` (models whose ``batch_size`` means a
+        training batch override this)."""
+        return self.batch_size
+
     def _fit_matrix(self, X: sp.csr_matrix) -> None:
         raise NotImplementedError
 
@@ -74,8 +79,9 @@ class MatrixRecommender:
         k = min(int(k), self.n_items_)
         items = np.empty((len(users), k), dtype=np.int64)
         scores = np.empty((len(users), k), dtype=np.float32)
-        for start in range(0, len(users), self.batch_size):
-            batch = users[start:start + self.batch_size]
+        step = self._recommend_batch_size()
+        for start in range(0, len(users), step):
+            batch = users[start:start + step]
             s = np.array(self._score(batch), dtype=np.float64)
             if exclude_seen:
                 seen = self.user_items_[batch]

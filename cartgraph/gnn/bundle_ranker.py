@@ -33,7 +33,8 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from cartgraph.errors import ConfigError, NotFittedError
+from cartgraph.baselines.base import MatrixRecommender
+from cartgraph.errors import ConfigError
 from cartgraph.evaluation.topk import topk
 from cartgraph.gnn.propagation import EdgeGraph, SpMM, SymmetricSpMM
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
@@ -116,7 +117,7 @@ class _TwoViews(torch.nn.Module):
         return s_pos, s_neg, zero, self.r.contrast_weight * c
 
 
-class BundleRanker:
+class BundleRanker(MatrixRecommender):
     """Recommend existing bundles (packs, curated sets) to users.
 
     Args:
@@ -168,7 +169,7 @@ class BundleRanker:
         ub = dataset.user_bundles
         if ub["split"].notna().any():
             ub = ub[ub["split"] == "train"]
-        self.seen_ = self._matrix(self.user_vocab_.indices(ub["user_id"]), self.bundle_vocab_.indices(ub["bundle_id"]),
+        self.user_items_ = self._matrix(self.user_vocab_.indices(ub["user_id"]), self.bundle_vocab_.indices(ub["bundle_id"]),
                                   (n_users, n_bundles))
         ev = dataset.events[dataset.events["user_id"].notna()]
         ui = self._matrix(self.user_vocab_.indices(ev["user_id"]), self.item_vocab_.indices(ev["item_id"]), (n_users, n_items))
@@ -187,8 +188,8 @@ class BundleRanker:
                     torch.as_tensor(c.col, dtype=torch.long, device=device))
 
         gen = torch.Generator().manual_seed(self.config.seed)
-        self.module_ = _TwoViews(edges(ui), edges(self.seen_), edges(bi), (n_users, n_bundles, n_items), self, text, gen)
-        pairs = edges(self.seen_)
+        self.module_ = _TwoViews(edges(ui), edges(self.user_items_), edges(bi), (n_users, n_bundles, n_items), self, text, gen)
+        pairs = edges(self.user_items_)
         validate = None
         if valid is not None:
             from cartgraph.evaluation import evaluate
@@ -219,25 +220,15 @@ class BundleRanker:
         self.item_factors_ = items
 
     # ------------------------------------------------------------------ serving
-    def _check(self) -> None:
-        if not hasattr(self, "bundle_factors_"):
-            raise NotFittedError("BundleRanker is not fitted: call fit(dataset) first")
+    def _recommend_batch_size(self) -> int:
+        return 1024
 
-    def recommend(self, users, k: int = 10, exclude_seen: bool = True):
-        """Top-``k`` bundle indices per user index (batch-first; scalar user → 1-D)."""
-        self._check()
-        scalar = np.ndim(users) == 0
-        u = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        scores = self.user_factors_[u] @ self.bundle_factors_.T
-        if exclude_seen:
-            seen = self.seen_[u].tocoo()
-            scores[seen.row, seen.col] = -np.inf
-        idx, vals = topk(scores, k)
-        return (idx[0], vals[0].astype(np.float32)) if scalar else (idx, vals.astype(np.float32))
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors_[users] @ self.bundle_factors_.T
 
     def recommend_bundles(self, users, k: int = 10, exclude_seen: bool = True):
         """Like :meth:`recommend` with external user ids in and external bundle ids out."""
-        self._check()
+        self._check_fitted()
         scalar = np.ndim(users) == 0
         idx = self.user_vocab_.indices(np.atleast_1d(np.asarray(users, dtype=object)))
         items, scores = self.recommend(idx, k, exclude_seen)
@@ -252,7 +243,7 @@ class BundleRanker:
         mean text of the items and each bundle's mean text is added. Returns
         ``(bundle_ids, scores)``, 1-D.
         """
-        self._check()
+        self._check_fitted()
         idx = self.item_vocab_.indices(list(item_ids))
         if len(idx) == 0:
             raise ConfigError("recommend_for_items needs at least one item id")
@@ -274,7 +265,7 @@ class BundleRanker:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
         """Write settings, factors, vocabularies and the seen matrix to one file (atomic)."""
-        self._check()
+        self._check_fitted()
         from cartgraph.atomic import atomic_file
 
         settings = {k: getattr(self, k) for k in ("embedding_dim", "num_layers", "contrast_weight", "temperature",
@@ -283,7 +274,7 @@ class BundleRanker:
                  "config": dataclasses.asdict(self.config),
                  "factors": (self.user_factors_, self.bundle_factors_, self.item_factors_), "text": self.text_,
                  "vocabs": (list(self.user_vocab_.ids), list(self.bundle_vocab_.ids), list(self.item_vocab_.ids)),
-                 "seen": self.seen_, "members": self.members_}
+                 "seen": self.user_items_, "members": self.members_}
         with atomic_file(path) as fh:
             torch.save(state, fh)
 
@@ -305,7 +296,7 @@ class BundleRanker:
         users, bundles, items = state["vocabs"]
         model.user_vocab_, model.bundle_vocab_ = Vocabulary(users, "user"), Vocabulary(bundles, "bundle")
         model.item_vocab_ = Vocabulary(items, "item")
-        model.seen_, model.members_ = state["seen"], state["members"]
+        model.user_items_, model.members_ = state["seen"], state["members"]
         return model
 
 

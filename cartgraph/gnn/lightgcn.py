@@ -12,13 +12,15 @@ CUDA; large batches are an option (fewer full propagations per epoch).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from cartgraph.errors import ConfigError, NotFittedError
+from cartgraph.baselines.base import MatrixRecommender
+from cartgraph.errors import ConfigError
 from cartgraph.evaluation.topk import topk
 from cartgraph.gnn.propagation import normalized_adjacency, propagate
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
@@ -44,7 +46,7 @@ class _Embeddings(torch.nn.Module):
         return (eu * ei).sum(-1), (eu * ej).sum(-1), l2
 
 
-class LightGCN:
+class LightGCN(MatrixRecommender):
     """Collaborative filtering by linear propagation on the user–item graph.
 
     Args:
@@ -80,11 +82,11 @@ class LightGCN:
     def fit_matrix(self, interactions: sp.csr_matrix, valid=None) -> "LightGCN":
         """Train on a binary user × item matrix, shape ``(U, I)``."""
         device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.seen_ = sp.csr_matrix(interactions, dtype=np.float32)
-        n_users, n_items = self.seen_.shape
-        adj = normalized_adjacency(self.seen_, device)
+        self.user_items_ = sp.csr_matrix(interactions, dtype=np.float32)
+        n_users, n_items = self.user_items_.shape
+        adj = normalized_adjacency(self.user_items_, device)
         self.module_ = _Embeddings(adj, n_users, n_items, self.embedding_dim, self.num_layers, self.config.seed)
-        coo = self.seen_.tocoo()
+        coo = self.user_items_.tocoo()
         users = torch.as_tensor(coo.row, dtype=torch.long, device=device)
         items = torch.as_tensor(coo.col, dtype=torch.long, device=device)
         validate = None
@@ -102,32 +104,19 @@ class LightGCN:
     def _cache_embeddings(self) -> None:
         with torch.no_grad():
             out = self.module_.final().float().cpu().numpy()
-        n_users = self.seen_.shape[0]
+        n_users = self.user_items_.shape[0]
         self.user_factors_, self.item_factors_ = out[:n_users], out[n_users:]
 
     # ------------------------------------------------------------------ serving
-    def _check(self) -> None:
-        if not hasattr(self, "item_factors_"):
-            raise NotFittedError("LightGCN is not fitted: call fit(dataset) first")
+    def _recommend_batch_size(self) -> int:
+        return 1024
 
-    def recommend(self, users, k: int = 10, exclude_seen: bool = True):
-        """Top-``k`` items per user index (batch-first; scalar user → 1-D)."""
-        self._check()
-        scalar = np.ndim(users) == 0
-        u = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        if len(u) and (u.min() < 0 or u.max() >= len(self.user_factors_)):
-            raise ConfigError(f"user indices must be in 0..{len(self.user_factors_) - 1}, got {u.min()}..{u.max()}")
-        scores = self.user_factors_[u] @ self.item_factors_.T
-        if exclude_seen:
-            seen = self.seen_[u].tocoo()
-            scores[seen.row, seen.col] = -np.inf
-        idx, vals = topk(scores, k)
-        idx, vals = idx.astype(np.int64), vals.astype(np.float32)
-        return (idx[0], vals[0]) if scalar else (idx, vals)
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors_[users] @ self.item_factors_.T
 
     def similar_items(self, items, k: int = 10):
         """Items closest (cosine of final embeddings) to each item index; excludes the item itself."""
-        self._check()
+        self._check_fitted()
         scalar = np.ndim(items) == 0
         i = np.atleast_1d(np.asarray(items, dtype=np.int64))
         f = self.item_factors_ / np.maximum(np.linalg.norm(self.item_factors_, axis=1, keepdims=True), 1e-12)
@@ -139,14 +128,14 @@ class LightGCN:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
         """Write settings, learned factors and the seen matrix to one file (atomic)."""
-        self._check()
+        self._check_fitted()
         from cartgraph.atomic import atomic_file
 
         state = {"format": "cartgraph-lightgcn", "version": 1,
                  "settings": {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers,
                               "config": dataclasses.asdict(self.config), "kinds": self.kinds},
                  "user_factors": self.user_factors_, "item_factors": self.item_factors_,
-                 "seen": (self.seen_.indptr, self.seen_.indices, self.seen_.shape)}
+                 "seen": (self.user_items_.indptr, self.user_items_.indices, self.user_items_.shape)}
         with atomic_file(path) as fh:
             torch.save(state, fh)
 
@@ -159,8 +148,9 @@ class LightGCN:
                               f"{state.get('format')} version {state.get('version')}")
         s = state["settings"]
         cfg = s["config"]
-        model = cls(s["embedding_dim"], s["num_layers"], kinds=s["kinds"], **{k: v for k, v in cfg.items()})
+        accepted = inspect.signature(cls).parameters
+        model = cls(s["embedding_dim"], s["num_layers"], kinds=s["kinds"], **{k: v for k, v in cfg.items() if k in accepted})
         model.user_factors_, model.item_factors_ = state["user_factors"], state["item_factors"]
         indptr, indices, shape = state["seen"]
-        model.seen_ = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=shape)
+        model.user_items_ = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=shape)
         return model
