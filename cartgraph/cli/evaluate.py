@@ -18,7 +18,7 @@ PROTOCOLS: dict[str, str] = {
 }
 """Dataset format → split function of :mod:`cartgraph.evaluation.splits`."""
 
-MODELS: tuple[str, ...] = ("most-popular", "itemknn", "ease")
+MODELS: tuple[str, ...] = ("most-popular", "itemknn", "ease", "lightgcn")
 
 
 def register(sub) -> None:
@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--stage", choices=("test", "valid"), default="test", help="evaluate on test (default) or validation")
     p.add_argument("-k", type=int, action="append", help="cut-off(s) (default 20; repeat for several)")
     p.add_argument("--ease-lambda", type=float, default=None, help="EASE regularisation (default: tuned on validation)")
+    p.add_argument("--epochs", type=int, default=100, help="LightGCN: maximum epochs (early stopping on validation)")
+    p.add_argument("--seed", type=int, default=0, help="seed of learned models")
     add_json_flag(p)
     p.set_defaults(handler=_run)
 
@@ -48,8 +50,9 @@ def _split(dataset, name: str, stage: str, mode: str):
     return fn(dataset, **kwargs)
 
 
-def _model(name: str, dataset, dataset_name: str, mode: str, ease_lambda: float | None):
+def _model(name: str, dataset, dataset_name: str, mode: str, ease_lambda: float | None, epochs: int, seed: int):
     from cartgraph import baselines
+    from cartgraph.gnn import LightGCN
 
     if name == "most-popular":
         return baselines.MostPopular()
@@ -59,11 +62,24 @@ def _model(name: str, dataset, dataset_name: str, mode: str, ease_lambda: float 
         if ease_lambda is None:
             ease_lambda = baselines.tune_ease(_split(dataset, dataset_name, "valid", mode))
         return baselines.EASE(ease_lambda)
+    if name == "lightgcn":
+        return LightGCN(epochs=epochs, seed=seed)
     raise ConfigError(f"unknown model {name!r}; choose one of {list(MODELS)}")
 
 
+def _refit_at_best_epoch(model, valid, test, seed: int):
+    """Choose the epoch count on the validation split, then refit on the test split's
+    training data (train + validation) for that many epochs: the test set is never seen."""
+    from cartgraph.gnn import LightGCN
+
+    model.fit(valid.train, valid=valid)
+    epochs = max(1, model.history_.best_epoch + 1)
+    return LightGCN(epochs=epochs, eval_every=0, seed=seed).fit(test.train)
+
+
 def run_evaluation(dataset_name: str, path, model_name: str, mode: str = "new", stage: str = "test",
-                   ks: tuple[int, ...] = (20,), ease_lambda: float | None = None) -> dict:
+                   ks: tuple[int, ...] = (20,), ease_lambda: float | None = None, epochs: int = 100,
+                   seed: int = 0) -> dict:
     """Load, split, fit and evaluate; return the metrics with the protocol's facts."""
     from cartgraph.data_source import resolve_path
     from cartgraph.evaluation import evaluate
@@ -74,9 +90,12 @@ def run_evaluation(dataset_name: str, path, model_name: str, mode: str = "new", 
         raise ConfigError(f"--data-dir is required for {dataset_name!r} (or set CARTGRAPH_DATA_DIR)")
     ds = load(dataset_name, resolved)
     split = _split(ds, dataset_name, stage, mode)
-    model = _model(model_name, ds, dataset_name, mode, ease_lambda)
+    model = _model(model_name, ds, dataset_name, mode, ease_lambda, epochs, seed)
     t0 = time.perf_counter()
-    model.fit(split.train)
+    if model_name == "lightgcn" and stage == "test":
+        model = _refit_at_best_epoch(model, _split(ds, dataset_name, "valid", mode), split, seed)
+    else:
+        model.fit(split.train)
     fit_s = time.perf_counter() - t0
     metrics = evaluate(model, split, ks=ks)
     return {"dataset": dataset_name, "model": model_name, "mode": split.mode, "stage": stage,
@@ -85,7 +104,8 @@ def run_evaluation(dataset_name: str, path, model_name: str, mode: str = "new", 
 
 def _run(args) -> int:
     ks = tuple(args.k) if args.k else (20,)
-    result = run_evaluation(args.dataset, args.path, args.model, args.mode, args.stage, ks, args.ease_lambda)
+    result = run_evaluation(args.dataset, args.path, args.model, args.mode, args.stage, ks, args.ease_lambda,
+                            args.epochs, args.seed)
     if args.json:
         emit_json(result)
         return 0
