@@ -83,6 +83,7 @@ class Neo4jStore(GraphStore):
         self.database = database
         self.on_batch = on_batch
         self._driver = None
+        self._vector_dims: int | None = None  # the vector index's dimensions, once checked
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -129,6 +130,7 @@ class Neo4jStore(GraphStore):
 
     # ------------------------------------------------------------------ write
     def _write(self, graph: KnowledgeGraph, batch_size: int) -> None:
+        self._vector_dims = None
         for query in cypher.CONSTRAINTS.values():
             self._run(query)
         for label in NODE_LABELS:
@@ -220,11 +222,13 @@ class Neo4jStore(GraphStore):
         self._batched("COMPLEMENTS", cypher.MERGE_RELS["COMPLEMENTS"], data, batch_size)
 
     def _vector_query(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        existing = self._run(cypher.SHOW_VECTOR_INDEX, name=cypher.VECTOR_INDEX)
-        if not existing:
-            raise ConfigError("the stored graph has no item vectors (no vector index)")
-        if existing[0]["dims"] != vector.shape[0]:
-            raise ConfigError(f"vector has {vector.shape[0]} dimensions, item vectors have {existing[0]['dims']}")
+        if self._vector_dims is None:
+            existing = self._run(cypher.SHOW_VECTOR_INDEX, name=cypher.VECTOR_INDEX)
+            if not existing:
+                raise ConfigError("the stored graph has no item vectors (no vector index)")
+            self._vector_dims = int(existing[0]["dims"])
+        if self._vector_dims != vector.shape[0]:
+            raise ConfigError(f"vector has {vector.shape[0]} dimensions, item vectors have {self._vector_dims}")
         records = self._run(cypher.VECTOR_QUERY, k=k, vector=vector.tolist())
         ids = np.array([r["id"] for r in records], dtype=object)
         return ids, np.array([r["score"] for r in records], dtype=np.float64)
@@ -237,6 +241,7 @@ class Neo4jStore(GraphStore):
     def _clear(self) -> None:
         from neo4j.exceptions import DriverError, Neo4jError
 
+        self._vector_dims = None
         try:
             with self.driver.session(database=self.database) as session:
                 for query in cypher.CLEAR:
