@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cartgraph.graph import Neo4jStore, build
+from cartgraph.graph import NODE_LABELS, Neo4jStore, build
 from cartgraph.graph.toy import random_shop
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.data]
@@ -61,12 +61,21 @@ def retail(data_dir):
     vectors, encode = text_vectors(titles)
     kg = build(ds, vectors, similar_k=5, co_purchase_min_count=20)
     with Neo4jStore() as store:
-        store.clear()
+        clear_safely(store)
         store.write(kg)
         co = kg.edges_external("CO_PURCHASED").query("src == '22423' or dst == '22423'")
         rows = [(("22423", b if a == "22423" else a), lift) for a, b, lift in zip(co["src"], co["dst"], co["lift"])]
         store.upsert_complements([(s, d, float(score)) for (s, d), score in rows], model="lift-baseline")
         yield store, encode
+
+
+def clear_safely(store: Neo4jStore) -> None:
+    """Empty the test database, refusing one that holds labels cartgraph never writes."""
+    labels = {r["label"] for r in store._run("CALL db.labels() YIELD label RETURN label")}
+    if labels - set(NODE_LABELS):
+        pytest.fail(f"NEO4J_URI={store.connection.uri} holds other data (labels {sorted(labels - set(NODE_LABELS))}); "
+                    "the tests empty the database, so point them at a scratch server")
+    store.clear()
 
 
 def run(store, query: str, params: dict, encode) -> list:
@@ -93,7 +102,7 @@ def test_text_query_finds_cake_stands(retail):
 def test_category_queries_on_a_shop_with_a_tree(retail):
     store, encode = retail
     ds, vectors = random_shop(n_users=200, n_items=120, n_baskets=3000, seed=11)
-    store.clear()
+    clear_safely(store)
     store.write(build(ds, vectors, similar_k=3, co_purchase_min_count=2))
     for name, query, params, may_be_empty in QUERIES:
         if may_be_empty:

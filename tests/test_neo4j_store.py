@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from cartgraph.errors import ConfigError
-from cartgraph.graph import MemoryStore, Neo4jStore, build
+from cartgraph.graph import NODE_LABELS, MemoryStore, Neo4jStore, build
 from cartgraph.graph.toy import INJECTION_TITLE, random_shop, toy_dataset
 
 pytestmark = pytest.mark.neo4j
@@ -39,9 +39,19 @@ def store():
         yield s
 
 
+def clear_safely(store: Neo4jStore) -> None:
+    """Empty the test database, refusing one that holds labels cartgraph never writes."""
+    labels = {r["label"] for r in store._run("CALL db.labels() YIELD label RETURN label")}
+    foreign = labels - set(NODE_LABELS)
+    if foreign:
+        pytest.fail(f"NEO4J_URI={store.connection.uri} holds other data (labels {sorted(foreign)}); "
+                    "the tests empty the database, so point them at a scratch server")
+    store.clear()
+
+
 @pytest.fixture
 def empty(store):
-    store.clear()
+    clear_safely(store)
     return store
 
 
