@@ -8,6 +8,12 @@ keys and a batch commits or rolls back as a whole, the import is idempotent (twi
 the same graph) and resumable (a writer killed mid-import, run again, ends with exactly
 the counts of a clean import).
 
+Speed: relationship endpoints are matched by Neo4j element id (read once per write)
+rather than by an index lookup per row, and while the database holds *no*
+relationship of a type yet, its batches use ``CREATE`` (nothing to merge with; a
+retried batch and any later write use ``MERGE``, so neither resuming nor retrying can
+duplicate anything). Only one writer at a time is supported.
+
 Community edition has one user database (``neo4j``); :meth:`clear` empties it.
 """
 from __future__ import annotations
@@ -121,10 +127,30 @@ class Neo4jStore(GraphStore):
         except (DriverError, Neo4jError) as e:
             raise ServiceError(f"Neo4j at {self.connection.uri}: {type(e).__name__}: {e}") from e
 
-    def _batched(self, stage: str, query: str, rows: list[dict[str, Any]], batch_size: int) -> None:
+    def _batched(self, stage: str, query: str, rows: list[dict[str, Any]], batch_size: int,
+                 retry_query: str | None = None) -> None:
+        """Write ``rows`` in batches, one managed transaction each.
+
+        A retried batch (the driver retries transient failures, including a commit whose
+        answer was lost) runs ``retry_query`` instead when given: the ``MERGE`` form of a
+        ``CREATE``, so a retry can never duplicate relationships.
+        """
+        from neo4j.exceptions import DriverError, Neo4jError
+
         total = len(rows)
         for start in range(0, total, batch_size):
-            self._run(query, rows=rows[start:start + batch_size])
+            attempts = [0]
+
+            def work(tx, batch=rows[start:start + batch_size]) -> None:
+                q = query if attempts[0] == 0 or retry_query is None else retry_query
+                attempts[0] += 1
+                tx.run(q, rows=batch).consume()
+
+            try:
+                with self.driver.session(database=self.database) as session:
+                    session.execute_write(work)
+            except (DriverError, Neo4jError) as e:
+                raise ServiceError(f"Neo4j at {self.connection.uri}: {type(e).__name__}: {e}") from e
             if self.on_batch is not None:
                 self.on_batch(stage, min(start + batch_size, total), total)
 
@@ -144,9 +170,10 @@ class Neo4jStore(GraphStore):
             frame = edges.assign(src=element_ids[spec.src][edges["src"].to_numpy()],
                                  dst=element_ids[spec.dst][edges["dst"].to_numpy()])
             rows = to_rows(frame, spec.props)
+            merge = cypher.MERGE_RELS_BY_ELEMENT_ID[rel_type]
             fresh = not self._run(cypher.COUNT_RELS[rel_type])[0]["n"]
-            query = (cypher.CREATE_RELS_BY_ELEMENT_ID if fresh else cypher.MERGE_RELS_BY_ELEMENT_ID)[rel_type]
-            self._batched(rel_type, query, rows, batch_size)
+            query = cypher.CREATE_RELS_BY_ELEMENT_ID[rel_type] if fresh else merge
+            self._batched(rel_type, query, rows, batch_size, retry_query=merge)
         self._run(cypher.AWAIT_INDEXES, seconds=600)
 
     def _element_ids(self, label: str, ids: pd.Series) -> np.ndarray:
