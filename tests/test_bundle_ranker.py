@@ -134,3 +134,22 @@ def test_runs_on_bundlerec_with_a_time_split(data_dir):
     chosen = train.user_bundles.groupby("user_id")["bundle_id"].agg(set)
     for u, row in zip(users, ids):
         assert not set(row) & chosen.get(u, set())
+
+
+def test_fusion_weight_is_chosen_on_validation_and_off_for_the_baseline():
+    from cartgraph.baselines import EASE
+    from cartgraph.evaluation.splits import Split
+    from cartgraph.gnn.bundle_ranker import FUSION_GRID
+
+    ds, answer = grouped_bundles()
+    model, _ = fit(epochs=10, temperature=1.0)
+    assert model.fusion_weight_ == 0.1 and isinstance(model.ease_, EASE)  # no validation split: the default
+    bgcn, _ = fit(bgcn_style, epochs=5)
+    assert bgcn.fusion_weight_ == 0.0 and bgcn.ease_ is None
+    # a validation split whose answers only the co-choice model knows: EASE gets weight
+    users = np.arange(ds.n_users)
+    valid = Split("v", ds, model.user_items_[:, ::-1].tocsr(), users, "new", True)
+    tuned = BundleRanker(embedding_dim=16, epochs=3, batch_size=32, progress=False, device="cpu").fit(ds, valid=valid)
+    assert tuned.fusion_weight_ in FUSION_GRID
+    with pytest.raises(Exception, match="fusion_weight"):
+        BundleRanker(fusion_weight=-1)

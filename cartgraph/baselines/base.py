@@ -33,10 +33,20 @@ class MatrixRecommender:
         """Learn from ``dataset.interactions()`` (binary, every event kind); return ``self``."""
         if self.batch_size < 1:
             raise ConfigError(f"{type(self).__name__}: batch_size must be ≥ 1, got {self.batch_size}")
-        matrix = dataset.interactions().tocsr()
+        return self.fit_matrix(dataset.interactions())
+
+    def fit_matrix(self, matrix: sp.spmatrix) -> "MatrixRecommender":
+        """Learn from a binary user × item matrix, shape ``(n_users, n_items)``; return ``self``."""
+        matrix = sp.csr_matrix(matrix, dtype=np.float32)
         self._fit_matrix(matrix)
         self.user_items_ = matrix
         return self
+
+    def scores(self, users: ArrayLike) -> np.ndarray:
+        """Raw scores of every item for user indices, shape ``(b, n_items)`` (no masking);
+        for fusing several models."""
+        self._check_fitted()
+        return np.asarray(self._score(np.atleast_1d(np.asarray(users, dtype=np.int64))))
 
     def _recommend_batch_size(self) -> int:
         """Users scored at once in :meth:`recommend` (models whose ``batch_size`` means a

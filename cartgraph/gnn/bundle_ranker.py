@@ -14,8 +14,15 @@ together (temperature ``temperature``; the batch's distinct users and bundles, s
 a repeated id is never its own negative); edges of the three graphs are dropped at
 random each epoch (``edge_dropout``) as augmentation; Adam with coupled weight decay.
 
-With ``contrast_weight=0`` and ``edge_dropout=0`` the same model is a BGCN-style
-two-view baseline (item view + bundle view, BPR only).
+Hybrid with a linear co-choice model: the graph score is fused with EASE (Steck 2019)
+fitted on the same training choices, after standardising both per user:
+``s = z(s_graph) + w * z(s_EASE)``. The weight ``w`` is chosen on the validation split
+among :data:`FUSION_GRID` (``fusion_weight="auto"``); the linear model catches
+bundle-to-bundle co-choice patterns that two smoothed views blur. It needs a dense
+``n_bundles x n_bundles`` matrix, so it is skipped above :data:`MAX_FUSION_BUNDLES`.
+
+With ``contrast_weight=0``, ``edge_dropout=0`` and ``fusion_weight=0`` the same model
+is a BGCN-style two-view baseline (item view + bundle view, BPR only).
 
 Item text vectors, when given, enter the item view as a learned projection added to
 the item id embeddings; a user described only by a few items (no history, e.g. the
@@ -39,7 +46,17 @@ from cartgraph.evaluation.topk import topk
 from cartgraph.gnn.propagation import EdgeGraph, SpMM, SymmetricSpMM
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
-__all__ = ["BundleRanker", "bgcn_style"]
+__all__ = ["BundleRanker", "bgcn_style", "FUSION_GRID", "MAX_FUSION_BUNDLES"]
+
+FUSION_GRID: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)
+"""Weights of the EASE score tried on the validation split when ``fusion_weight="auto"``."""
+
+MAX_FUSION_BUNDLES = 20_000
+"""Above this many bundles the dense EASE matrix is not built (fusion off)."""
+
+
+def _standardize(scores: np.ndarray) -> np.ndarray:
+    return (scores - scores.mean(axis=1, keepdims=True)) / (scores.std(axis=1, keepdims=True) + 1e-9)
 
 
 def _propagate(adj: torch.Tensor, x: torch.Tensor, layers: int) -> torch.Tensor:
@@ -129,6 +146,9 @@ class BundleRanker(MatrixRecommender):
         epochs, batch_size, lr, weight_decay (Adam's), eval_every, patience, seed,
             checkpoint, progress: training settings (:class:`~cartgraph.gnn.trainer.TrainConfig`).
         device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
+        fusion_weight: weight of the EASE co-choice score: a number, or ``"auto"``
+            (default) to choose it on ``valid`` (0.1 without a validation split).
+        ease_lambda: EASE's L2 regularisation (default 200).
 
     Data used by :meth:`fit`: ``dataset.user_bundles`` (rows whose ``split`` is
     ``"train"``, or every row when no split is set), ``dataset.events`` (user–item
@@ -141,7 +161,9 @@ class BundleRanker(MatrixRecommender):
                  temperature: float = 0.25, edge_dropout: float = 0.2, epochs: int = 100, batch_size: int = 2048,
                  lr: float = 1e-3, weight_decay: float = 1e-4, eval_every: int = 5, patience: int = 4,
                  seed: int = 0, checkpoint: str | None = None, progress: bool = True,
-                 device: str | None = None) -> None:
+                 device: str | None = None, fusion_weight: float | str = "auto", ease_lambda: float = 200.0) -> None:
+        if fusion_weight != "auto" and not (isinstance(fusion_weight, (int, float)) and fusion_weight >= 0):
+            raise ConfigError(f"fusion_weight must be 'auto' or a number >= 0, got {fusion_weight!r}")
         if not 0 <= edge_dropout < 1:
             raise ConfigError(f"edge_dropout must be in [0, 1), got {edge_dropout}")
         if temperature <= 0:
@@ -152,6 +174,7 @@ class BundleRanker(MatrixRecommender):
                                   adam_weight_decay=weight_decay, eval_every=eval_every, patience=patience,
                                   seed=seed, checkpoint=checkpoint, progress=progress)
         self.device = device
+        self.fusion_weight, self.ease_lambda = fusion_weight, ease_lambda
 
     # ------------------------------------------------------------------ training
     def fit(self, dataset, valid=None, item_vectors: np.ndarray | None = None) -> "BundleRanker":
@@ -203,7 +226,33 @@ class BundleRanker(MatrixRecommender):
         else:
             self.history_ = TrainHistory()
         self._cache()
+        self._fit_fusion(valid)
         return self
+
+    def _fit_fusion(self, valid) -> None:
+        """Fit the EASE co-choice model and set ``fusion_weight_`` (chosen on ``valid`` when auto)."""
+        self.ease_, self.fusion_weight_ = None, 0.0
+        n_bundles = self.user_items_.shape[1]
+        if self.fusion_weight == 0 or n_bundles > MAX_FUSION_BUNDLES or self.user_items_.nnz == 0:
+            return
+        from cartgraph.baselines import EASE
+
+        self.ease_ = EASE(self.ease_lambda).fit_matrix(self.user_items_)
+        if self.fusion_weight != "auto":
+            self.fusion_weight_ = float(self.fusion_weight)
+            return
+        if valid is None:
+            self.fusion_weight_ = 0.1
+            return
+        from cartgraph.evaluation import evaluate
+
+        best, chosen = -1.0, 0.0
+        for w in FUSION_GRID:
+            self.fusion_weight_ = w
+            score = evaluate(self, valid, ks=(20,), progress=False)["recall@20"]
+            if score > best + 1e-12:
+                best, chosen = score, w
+        self.fusion_weight_ = chosen
 
     @staticmethod
     def _matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -224,7 +273,10 @@ class BundleRanker(MatrixRecommender):
         return 1024
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.user_factors_[users] @ self.bundle_factors_.T
+        graph = self.user_factors_[users] @ self.bundle_factors_.T
+        if getattr(self, "ease_", None) is None or not getattr(self, "fusion_weight_", 0.0):
+            return graph
+        return _standardize(graph) + self.fusion_weight_ * _standardize(self.ease_.scores(users))
 
     def recommend_bundles(self, users, k: int = 10, exclude_seen: bool = True):
         """Like :meth:`recommend` with external user ids in and external bundle ids out."""
@@ -269,12 +321,12 @@ class BundleRanker(MatrixRecommender):
         from cartgraph.atomic import atomic_file
 
         settings = {k: getattr(self, k) for k in ("embedding_dim", "num_layers", "contrast_weight", "temperature",
-                                                   "edge_dropout", "device")}
+                                                   "edge_dropout", "device", "fusion_weight", "ease_lambda")}
         state = {"format": "cartgraph-bundle-ranker", "version": 1, "settings": settings,
                  "config": dataclasses.asdict(self.config),
                  "factors": (self.user_factors_, self.bundle_factors_, self.item_factors_), "text": self.text_,
                  "vocabs": (list(self.user_vocab_.ids), list(self.bundle_vocab_.ids), list(self.item_vocab_.ids)),
-                 "seen": self.user_items_, "members": self.members_}
+                 "seen": self.user_items_, "members": self.members_, "fusion_weight_": self.fusion_weight_}
         with atomic_file(path) as fh:
             torch.save(state, fh)
 
@@ -297,9 +349,14 @@ class BundleRanker(MatrixRecommender):
         model.user_vocab_, model.bundle_vocab_ = Vocabulary(users, "user"), Vocabulary(bundles, "bundle")
         model.item_vocab_ = Vocabulary(items, "item")
         model.user_items_, model.members_ = state["seen"], state["members"]
+        model.fusion_weight_, model.ease_ = state["fusion_weight_"], None
+        if model.fusion_weight_:  # EASE is a deterministic closed form: refit rather than store n_bundles^2
+            from cartgraph.baselines import EASE
+
+            model.ease_ = EASE(model.ease_lambda).fit_matrix(model.user_items_)
         return model
 
 
 def bgcn_style(**kwargs) -> BundleRanker:
-    """The BGCN-style baseline: the same two views, BPR only (no contrast, no edge dropout)."""
-    return BundleRanker(contrast_weight=0.0, edge_dropout=0.0, **kwargs)
+    """The BGCN-style baseline: the same two views, BPR only (no contrast, no edge dropout, no fusion)."""
+    return BundleRanker(contrast_weight=0.0, edge_dropout=0.0, fusion_weight=0.0, **kwargs)
