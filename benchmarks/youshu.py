@@ -9,7 +9,8 @@ Models, same run:
 - ``most_popular``: bundles by number of train choices;
 - ``bgcn_style``: the same two views (item view with bundle = mean of its items,
   bundle view), BPR only — a BGCN-style baseline;
-- ``ours``: BundleRanker (two views + cross-view contrast + edge-dropout augmentation).
+- ``ours``: BundleRanker (two views + cross-view contrast + edge-dropout augmentation,
+  fused with an EASE co-choice score whose weight is chosen on tune).
 
 Usage::
 
@@ -71,7 +72,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--eval-every", type=int, default=5)
-    ap.add_argument("--patience", type=int, default=4)
+    ap.add_argument("--patience", type=int, default=6)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--skip-bgcn", action="store_true")
     args = ap.parse_args()
