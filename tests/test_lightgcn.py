@@ -103,3 +103,12 @@ def test_save_load_round_trip(tmp_path):
 def test_not_fitted():
     with pytest.raises(NotFittedError):
         LightGCN().recommend([0])
+
+
+def test_loading_another_format_is_a_clear_error(tmp_path):
+    from cartgraph.errors import ConfigError
+    from cartgraph.gnn.state_file import save_state
+
+    save_state(tmp_path / "x.pt", "cartgraph-lightgcn", 2, {})
+    with pytest.raises(ConfigError, match="expected a cartgraph-lightgcn version 1 file, found cartgraph-lightgcn version 2"):
+        LightGCN.load(tmp_path / "x.pt")

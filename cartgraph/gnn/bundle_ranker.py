@@ -44,6 +44,7 @@ from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.errors import ConfigError
 from cartgraph.evaluation.topk import topk
 from cartgraph.gnn.propagation import EdgeGraph, SpMM, SymmetricSpMM
+from cartgraph.gnn.state_file import load_state, save_state
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
 __all__ = ["BundleRanker", "bgcn_style", "FUSION_GRID", "MAX_FUSION_BUNDLES"]
@@ -318,27 +319,21 @@ class BundleRanker(MatrixRecommender):
     def save(self, path: str | Path) -> None:
         """Write settings, factors, vocabularies and the seen matrix to one file (atomic)."""
         self._check_fitted()
-        from cartgraph.atomic import atomic_file
-
         settings = {k: getattr(self, k) for k in ("embedding_dim", "num_layers", "contrast_weight", "temperature",
                                                    "edge_dropout", "device", "fusion_weight", "ease_lambda")}
-        state = {"format": "cartgraph-bundle-ranker", "version": 1, "settings": settings,
+        state = {"settings": settings,
                  "config": dataclasses.asdict(self.config),
                  "factors": (self.user_factors_, self.bundle_factors_, self.item_factors_), "text": self.text_,
                  "vocabs": (list(self.user_vocab_.ids), list(self.bundle_vocab_.ids), list(self.item_vocab_.ids)),
                  "seen": self.user_items_, "members": self.members_, "fusion_weight_": self.fusion_weight_}
-        with atomic_file(path) as fh:
-            torch.save(state, fh)
+        save_state(path, "cartgraph-bundle-ranker", 1, state)
 
     @classmethod
     def load(cls, path: str | Path) -> "BundleRanker":
         """Read a file written by :meth:`save`."""
         from cartgraph.vocab import Vocabulary
 
-        state = torch.load(path, weights_only=False)
-        if state.get("format") != "cartgraph-bundle-ranker" or state.get("version") != 1:
-            raise ConfigError(f"{path}: expected a cartgraph-bundle-ranker version 1 file, found "
-                              f"{state.get('format')} version {state.get('version')}")
+        state = load_state(path, "cartgraph-bundle-ranker", 1)
         cfg = state["config"]
         model = cls(**state["settings"], epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
                     weight_decay=cfg["adam_weight_decay"], eval_every=cfg["eval_every"], patience=cfg["patience"],

@@ -23,6 +23,7 @@ from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.errors import ConfigError
 from cartgraph.evaluation.topk import topk
 from cartgraph.gnn.propagation import normalized_adjacency, propagate
+from cartgraph.gnn.state_file import load_state, save_state
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
 __all__ = ["LightGCN"]
@@ -129,23 +130,16 @@ class LightGCN(MatrixRecommender):
     def save(self, path: str | Path) -> None:
         """Write settings, learned factors and the seen matrix to one file (atomic)."""
         self._check_fitted()
-        from cartgraph.atomic import atomic_file
-
-        state = {"format": "cartgraph-lightgcn", "version": 1,
-                 "settings": {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers,
+        state = {"settings": {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers,
                               "config": dataclasses.asdict(self.config), "kinds": self.kinds},
                  "user_factors": self.user_factors_, "item_factors": self.item_factors_,
                  "seen": (self.user_items_.indptr, self.user_items_.indices, self.user_items_.shape)}
-        with atomic_file(path) as fh:
-            torch.save(state, fh)
+        save_state(path, "cartgraph-lightgcn", 1, state)
 
     @classmethod
     def load(cls, path: str | Path) -> "LightGCN":
         """Read a file written by :meth:`save`."""
-        state = torch.load(path, weights_only=False)
-        if state.get("format") != "cartgraph-lightgcn" or state.get("version") != 1:
-            raise ConfigError(f"{path}: expected a cartgraph-lightgcn version 1 file, found "
-                              f"{state.get('format')} version {state.get('version')}")
+        state = load_state(path, "cartgraph-lightgcn", 1)
         s = state["settings"]
         cfg = s["config"]
         accepted = inspect.signature(cls).parameters
