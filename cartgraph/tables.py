@@ -51,7 +51,13 @@ def _normalize_column(col: Column, values: pd.Series) -> pd.Series:
     if col.kind == "dict":
         return values.map(lambda v: dict(v) if isinstance(v, dict) else {}).astype(object)
     if col.kind == "kind":
-        return pd.Categorical(values.astype(object), categories=list(EVENT_KINDS))
+        raw = values.astype(object)
+        bad = raw.notna() & ~raw.isin(EVENT_KINDS)
+        if bad.any():  # a Categorical would silently turn them into NaN (and pandas 4 will refuse)
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError("events", f"one of {list(EVENT_KINDS)}", raw.iloc[i], row=i + 1, column="kind",
+                            row_label="row")
+        return pd.Categorical(raw, categories=list(EVENT_KINDS))
     if col.kind == "split":
         return pd.Categorical(values.astype(object).where(values.notna(), None), categories=list(SPLITS))
     raise AssertionError(col.kind)

@@ -69,9 +69,11 @@ def test_validate_names_table_row_and_column():
     dup = ds.replace(items=pd.concat([ds.items, ds.items.iloc[[0]]], ignore_index=True))
     with pytest.raises(DataError, match=r"small:items, row 4, column 'item_id': expected unique ids"):
         dup.validate()
-    bad_kind = ds.replace(events=ds.events.assign(kind=["view", "bought", "purchase", "cart"]))
-    with pytest.raises(DataError, match=r"row 2, column 'kind': expected one of"):
-        bad_kind.validate()
+    with pytest.raises(DataError, match=r"events, row 2, column 'kind': expected one of .*, found 'bought'"):
+        ds.replace(events=ds.events.assign(kind=["view", "bought", "purchase", "cart"]))
+    missing_kind = ds.replace(events=ds.events.assign(kind=["view", None, "purchase", "cart"]))
+    with pytest.raises(DataError, match=r"small:events, row 2, column 'kind': expected one of"):
+        missing_kind.validate()
     bad_bundle = ds.replace(bundles=pd.DataFrame({"bundle_id": ["k1"], "item_ids": [["10", "nope"]]}))
     with pytest.raises(DataError, match=r"small:bundles, row 1, column 'item_ids'.*'nope'"):
         bad_bundle.validate()
