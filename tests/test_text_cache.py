@@ -145,3 +145,17 @@ def test_damaged_file_warns_and_encodes_without_cache(tmp_path):
     with pytest.warns(UserWarning, match="unreadable"):
         v = enc.encode(["green tea"])
     assert v.shape == (1, 384)
+
+
+def test_lookup_returns_found_vectors_in_key_order(tmp_path):
+    from cartgraph.text.cache import EmbeddingCache, text_key
+
+    cache = EmbeddingCache("model-x", tmp_path)
+    keys = [text_key(t) for t in ("a", "b", "c", "d", "e")]
+    vectors = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
+    cache.put([keys[3], keys[0], keys[4]], vectors[[3, 0, 4]])
+    found, got = cache.lookup(keys)
+    assert found.tolist() == [True, False, False, True, True]
+    np.testing.assert_array_equal(got, vectors[[0, 3, 4]])
+    assert cache.lookup([text_key("zzz")])[1] is None
+    assert EmbeddingCache("model-y", tmp_path).lookup(keys)[1] is None  # another model: nothing

@@ -33,6 +33,9 @@ __all__ = ["EmbeddingCache", "default_cache_dir", "text_key"]
 _CHUNK = 500
 """Keys per ``IN (...)`` query (below SQLite's bound-parameter limit)."""
 
+_LOOKUP_CHUNK = 30_000
+"""Keys per query in :meth:`EmbeddingCache.lookup` (SQLite ≥ 3.32 allows 32,766 parameters)."""
+
 
 def default_cache_dir() -> Path:
     """``$CARTGRAPH_CACHE_DIR`` if set, else ``~/.cache/cartgraph``."""
@@ -99,6 +102,45 @@ class EmbeddingCache:
             warnings.warn(f"text vector cache {self.path} is unreadable ({e}); encoding without it", stacklevel=3)
             return {}
         return found
+
+    def lookup(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Vectorised :meth:`get`: ``(found, vectors)`` where ``found`` is a bool mask over
+        ``keys`` (shape ``(n,)``) and ``vectors`` holds the found ones in key order,
+        shape ``(found.sum(), dim)`` (None when nothing is found).
+
+        Blobs are joined and decoded with one ``frombuffer`` instead of one small array
+        per row; on a warm 20,000-text re-encode that is most of the time spent.
+        """
+        found = np.zeros(len(keys), dtype=bool)
+        if not keys or not self.path.exists():
+            return found, None
+        position = {key: i for i, key in enumerate(keys)}
+        rows: list[tuple[bytes, bytes]] = []
+        try:
+            con = self._connect()
+            try:
+                for start in range(0, len(keys), _LOOKUP_CHUNK):
+                    chunk = list(keys[start:start + _LOOKUP_CHUNK])
+                    marks = ",".join("?" * len(chunk))
+                    rows += con.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", chunk).fetchall()
+            finally:
+                con.close()
+        except sqlite3.Error as e:
+            warnings.warn(f"text vector cache {self.path} is unreadable ({e}); encoding without it", stacklevel=3)
+            return found, None
+        sizes = {len(blob) for _, blob in rows}
+        if not rows or len(sizes) != 1:  # empty, or vectors of mixed sizes (a damaged file): use the slow path
+            hits = self.get(keys)
+            if not hits:
+                return found, None
+            found[[position[k] for k in hits]] = True
+            return found, np.stack([hits[k] for k in np.asarray(keys, dtype=object)[found]])
+        where = np.fromiter((position[key] for key, _ in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32).reshape(len(rows), -1)
+        found[where] = True
+        ordered = np.empty_like(matrix)
+        ordered[np.searchsorted(np.flatnonzero(found), where)] = matrix
+        return found, ordered
 
     def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         """Store ``vectors[i]`` under ``keys[i]`` in one transaction (existing keys kept)."""

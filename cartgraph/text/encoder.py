@@ -187,17 +187,16 @@ class TextEncoder:
         if cache is None:
             return self._encode_model(texts, batch_size, show_progress)
         keys = [text_key(t) for t in texts]
-        hits = cache.get(keys)
-        missing = [i for i, k in enumerate(keys) if k not in hits]
-        if not missing and hits:
-            return np.stack([hits[k] for k in keys])
+        found, cached = cache.lookup(keys)
+        if found.all() and len(texts):
+            return cached
+        missing = np.flatnonzero(~found)
         fresh = self._encode_model([texts[i] for i in missing], batch_size, show_progress)
         cache.put([keys[i] for i in missing], fresh)
         out = np.empty((len(texts), fresh.shape[1]), dtype=np.float32)
         out[missing] = fresh
-        for i, key in enumerate(keys):
-            if key in hits:
-                out[i] = hits[key]
+        if cached is not None:
+            out[found] = cached
         return out
 
     def _encode_model(self, texts: list[str], batch_size: int, show_progress: bool | None) -> np.ndarray:
