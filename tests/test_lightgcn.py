@@ -112,3 +112,14 @@ def test_loading_another_format_is_a_clear_error(tmp_path):
     save_state(tmp_path / "x.pt", "cartgraph-lightgcn", 2, {})
     with pytest.raises(ConfigError, match="expected a cartgraph-lightgcn version 1 file, found cartgraph-lightgcn version 2"):
         LightGCN.load(tmp_path / "x.pt")
+
+
+def test_device_scoring_path_gives_the_host_result():
+    # The GPU path (scores + top-k in torch) run here on CPU tensors: same items as numpy.
+    model = fitted()
+    users = np.arange(model.user_items_.shape[0])
+    want = model.recommend(users, k=7)
+    model._device_factors = (torch.from_numpy(model.user_factors_), torch.from_numpy(model.item_factors_))
+    got = model.recommend(users, k=7)
+    assert np.array_equal(want[0], got[0])
+    assert np.allclose(want[1], got[1], atol=1e-5)

@@ -70,3 +70,21 @@ def test_dtypes_and_bad_arguments():
         topk(np.ones((2, 3)), 0)
     with pytest.raises(ConfigError, match="1-D or 2-D"):
         topk(np.ones((2, 3, 4)), 1)
+
+
+def test_topk_torch_matches_topk_with_ties_masks_and_nan():
+    torch = pytest.importorskip("torch")
+    from cartgraph.evaluation.topk import topk_torch
+
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        n, m = int(rng.integers(1, 20)), int(rng.integers(1, 40))
+        s = rng.integers(0, 4, (n, m)).astype(np.float32)  # many ties at every cut-off
+        s[rng.random((n, m)) < 0.3] = -np.inf
+        s[0, 0] = np.nan if trial % 4 == 0 else s[0, 0]
+        k = int(rng.integers(1, m + 3))
+        want, got = topk(s, k), topk_torch(torch.from_numpy(s), k)
+        assert np.array_equal(want[0], got[0]), trial
+        assert np.array_equal(want[1].astype(np.float32), got[1]), trial
+    with pytest.raises(ConfigError, match="2-D"):
+        topk_torch(torch.ones(3), 1)

@@ -92,10 +92,19 @@ class MatrixRecommender:
         step = self._recommend_batch_size()
         for start in range(0, len(users), step):
             batch = users[start:start + step]
-            s = np.array(self._score(batch), dtype=np.float64)
-            if exclude_seen:
-                seen = self.user_items_[batch]
-                s[np.repeat(np.arange(len(batch)), np.diff(seen.indptr)), seen.indices] = -np.inf
-            items[start:start + len(batch)], vals = topk(s, k)
-            scores[start:start + len(batch)] = vals
+            items[start:start + len(batch)], scores[start:start + len(batch)] = self._recommend_rows(batch, k, exclude_seen)
         return (items[0], scores[0]) if scalar else (items, scores)
+
+    def _recommend_rows(self, batch: np.ndarray, k: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` of one batch of validated user indices, shapes ``(b, k)``; models
+        that score on a GPU override this (see ``LightGCN``)."""
+        s = np.array(self._score(batch), dtype=np.float64)
+        if exclude_seen:
+            rows, cols = self._seen_entries(batch)
+            s[rows, cols] = -np.inf
+        return topk(s, k)
+
+    def _seen_entries(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row in batch, item) pairs of the batch users' training interactions."""
+        seen = self.user_items_[batch]
+        return np.repeat(np.arange(len(batch)), np.diff(seen.indptr)), seen.indices

@@ -16,7 +16,7 @@ import numpy as np
 
 from cartgraph.errors import ConfigError
 
-__all__ = ["topk"]
+__all__ = ["topk", "topk_torch"]
 
 _CHUNK_ELEMENTS = 1 << 24
 """About 16M scores per chunk (64 MiB of float32 plus a few boolean masks)."""
@@ -83,3 +83,36 @@ def _lowest_index_ties(s: np.ndarray, kth: np.ndarray, k: int) -> np.ndarray:
     keep = (np.arange(len(eq_r)) - first[eq_r]) < need[eq_r]
     mask[eq_r[keep], eq_c[keep]] = True
     return np.nonzero(mask)[1].reshape(r, k)
+
+
+def topk_torch(scores, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`topk` of a 2-D torch tensor, computed on the tensor's device (e.g. CUDA).
+
+    Same result and tie rule as ``topk(scores.cpu().numpy(), k)``: ``torch.topk`` picks
+    ``k + 1`` candidates per row; rows whose ``k``-th and ``(k+1)``-th values are equal
+    (a tie at the cut-off) are redone exactly by :func:`topk` on the host, and the
+    ``k`` chosen entries are ordered by (score desc, index asc). Only ``(n, k)``
+    results (and the tied rows) leave the device.
+
+    Returns:
+        ``(idx, vals)`` numpy arrays, shape ``(n, min(k, m))``; vals float32.
+    """
+    import torch
+
+    if scores.ndim != 2:
+        raise ConfigError(f"topk_torch: scores must be 2-D, got shape {tuple(scores.shape)}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"topk_torch: k must be a positive integer, got {k!r}")
+    n, m = scores.shape
+    k = min(int(k), m)
+    scores = torch.where(torch.isnan(scores), torch.full_like(scores, -np.inf), scores)
+    vals, idx = torch.topk(scores, min(k + 1, m), dim=1)
+    tied = (vals[:, k - 1] == vals[:, k]).nonzero().flatten() if k < m else None
+    idx_np, vals_np = idx[:, :k].cpu().numpy(), vals[:, :k].float().cpu().numpy()
+    order = np.lexsort((idx_np, -vals_np), axis=-1)
+    idx_np, vals_np = np.take_along_axis(idx_np, order, 1), np.take_along_axis(vals_np, order, 1)
+    if tied is not None and tied.numel():
+        rows = tied.cpu().numpy()
+        exact_idx, exact_vals = topk(scores[tied].float().cpu().numpy(), k)
+        idx_np[rows], vals_np[rows] = exact_idx, exact_vals
+    return idx_np.astype(np.int64), vals_np.astype(np.float32)

@@ -21,7 +21,7 @@ import torch
 
 from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.errors import ConfigError
-from cartgraph.evaluation.topk import topk
+from cartgraph.evaluation.topk import topk, topk_torch
 from cartgraph.gnn.propagation import normalized_adjacency, propagate
 from cartgraph.gnn.state_file import load_state, save_state
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
@@ -76,11 +76,15 @@ class LightGCN(MatrixRecommender):
         self.kinds = kinds
 
     # ------------------------------------------------------------------ training
-    def fit(self, dataset, valid=None) -> "LightGCN":
-        """Train on ``dataset``'s interactions; ``valid`` (a Split) drives early stopping."""
-        return self.fit_matrix(dataset.interactions(self.kinds), valid=valid)
+    def fit(self, dataset, valid=None, on_epoch_end=None) -> "LightGCN":
+        """Train on ``dataset``'s interactions; ``valid`` (a Split) drives early stopping.
 
-    def fit_matrix(self, interactions: sp.csr_matrix, valid=None) -> "LightGCN":
+        ``on_epoch_end(epoch, history)`` is passed to the trainer (see
+        :func:`~cartgraph.gnn.trainer.train_bpr`); ``self.module_.weight`` holds the
+        ego embeddings while it runs."""
+        return self.fit_matrix(dataset.interactions(self.kinds), valid=valid, on_epoch_end=on_epoch_end)
+
+    def fit_matrix(self, interactions: sp.csr_matrix, valid=None, on_epoch_end=None) -> "LightGCN":
         """Train on a binary user × item matrix, shape ``(U, I)``."""
         device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.user_items_ = sp.csr_matrix(interactions, dtype=np.float32)
@@ -98,15 +102,19 @@ class LightGCN(MatrixRecommender):
                 self._cache_embeddings()
                 return evaluate(self, valid, ks=(20,), progress=False)["recall@20"]
 
-        self.history_: TrainHistory = train_bpr(self.module_, users, items, n_items, self.config, validate)
+        self.history_: TrainHistory = train_bpr(self.module_, users, items, n_items, self.config, validate,
+                                                on_epoch_end)
         self._cache_embeddings()
         return self
 
     def _cache_embeddings(self) -> None:
         with torch.no_grad():
-            out = self.module_.final().float().cpu().numpy()
+            final = self.module_.final().float()
         n_users = self.user_items_.shape[0]
+        out = final.cpu().numpy()
         self.user_factors_, self.item_factors_ = out[:n_users], out[n_users:]
+        # On a GPU, recommend() scores and ranks there (validation during training too).
+        self._device_factors = (final[:n_users], final[n_users:]) if final.is_cuda else None
 
     # ------------------------------------------------------------------ serving
     def _recommend_batch_size(self) -> int:
@@ -114,6 +122,17 @@ class LightGCN(MatrixRecommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.user_factors_[users] @ self.item_factors_.T
+
+    def _recommend_rows(self, batch: np.ndarray, k: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        factors = getattr(self, "_device_factors", None)
+        if factors is None:
+            return super()._recommend_rows(batch, k, exclude_seen)
+        users_t, items_t = factors
+        s = users_t[torch.as_tensor(batch, device=users_t.device)] @ items_t.T
+        if exclude_seen:
+            rows, cols = self._seen_entries(batch)
+            s[torch.as_tensor(rows, device=s.device), torch.as_tensor(cols, device=s.device)] = -np.inf
+        return topk_torch(s, k)
 
     def similar_items(self, items, k: int = 10):
         """Items closest (cosine of final embeddings) to each item index; excludes the item itself."""

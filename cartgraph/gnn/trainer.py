@@ -89,13 +89,17 @@ def _save(path: str, module: torch.nn.Module, opt, epoch: int, history: TrainHis
 
 
 def train_bpr(module: torch.nn.Module, users: torch.Tensor, items: torch.Tensor, n_items: int,
-              config: TrainConfig, validate: Callable[[], float] | None = None) -> TrainHistory:
+              config: TrainConfig, validate: Callable[[], float] | None = None,
+              on_epoch_end: Callable[[int, TrainHistory], bool | None] | None = None) -> TrainHistory:
     """Train ``module`` (a :class:`BPRModel`) on positive pairs ``(users[k], items[k])``.
 
     Args:
         users, items: int64 tensors of shape ``(nnz,)`` on the model's device.
         validate: returns a score to maximise (e.g. Recall@20 on a validation slice);
             the best weights are restored at the end.
+        on_epoch_end: called as ``on_epoch_end(epoch, history)`` after each epoch (and
+            its validation and checkpoint); returning True stops training there (e.g.
+            to snapshot weights, or to stop at an epoch chosen elsewhere).
 
     Returns:
         The :class:`TrainHistory`. With ``config.checkpoint`` set, a run killed at any
@@ -103,7 +107,8 @@ def train_bpr(module: torch.nn.Module, users: torch.Tensor, items: torch.Tensor,
     """
     device = users.device
     gen = torch.Generator(device=device).manual_seed(config.seed)
-    opt = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.adam_weight_decay)
+    opt = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.adam_weight_decay,
+                           fused=device.type == "cuda")
     history, start, best_state = TrainHistory(), 0, None
     if config.checkpoint and Path(config.checkpoint).exists():
         state = torch.load(config.checkpoint, map_location=device, weights_only=False)
@@ -139,6 +144,8 @@ def train_bpr(module: torch.nn.Module, users: torch.Tensor, items: torch.Tensor,
         bar.set_postfix(loss=f"{loss:.4f}", best=f"{history.best_score:.4f}")
         if config.checkpoint:
             _save(config.checkpoint, module, opt, epoch, history, best_state, gen)
+        if on_epoch_end is not None and on_epoch_end(epoch, history):
+            stop = True
         if stop:
             break
     if best_state is not None:
