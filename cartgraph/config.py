@@ -1,0 +1,184 @@
+"""The settings of :class:`cartgraph.Recommender`: one small frozen dataclass per stage.
+
+::
+
+    RecommenderConfig(
+        text=TextConfig(),                       # item text → vectors (bundled MiniLM)
+        graph=GraphConfig(similar_k=10),         # the knowledge graph
+        model=ModelConfig(name="itemknn"),       # the recommender: ease | itemknn | lightgcn | hetero
+        complements=ComplementsConfig(),         # learned COMPLEMENTS edges
+        bundles=BundlesConfig(size=4),           # the bundle policy
+        seed=0,
+    )
+
+Plain typed values, checked on construction (a wrong name or value fails at once,
+naming the field); :meth:`RecommenderConfig.to_dict` / :meth:`from_dict` round-trip
+through JSON for the saved model folder, and an unknown key is an error, never
+silently ignored.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from cartgraph.errors import ConfigError
+
+__all__ = ["BundlesConfig", "ComplementsConfig", "GraphConfig", "ModelConfig", "RecommenderConfig",
+           "TextConfig", "MODEL_NAMES"]
+
+MODEL_NAMES: tuple[str, ...] = ("ease", "itemknn", "lightgcn", "hetero")
+"""Recommender models the facade can fit (``hetero`` needs :mod:`cartgraph.gnn.hetero`)."""
+
+
+def _require(cond: bool, field: str, expected: str, found: Any) -> None:
+    if not cond:
+        raise ConfigError(f"{field}: expected {expected}, found {found!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+    """Item text → vectors.
+
+    Args:
+        enabled: encode item text (off: no SIMILAR_TO edges, no text reasons).
+        model: a local folder or Hugging Face id; None = the bundled all-MiniLM-L6-v2.
+        cache: keep vectors in the on-disk embedding cache (unchanged items are not re-encoded).
+    """
+
+    enabled: bool = True
+    model: str | None = None
+    cache: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphConfig:
+    """The knowledge graph (:func:`cartgraph.graph.build`).
+
+    Args:
+        similar_k: text neighbours per item (SIMILAR_TO).
+        co_purchase_min_count: baskets a pair must share to get a CO_PURCHASED edge.
+    """
+
+    similar_k: int = 10
+    co_purchase_min_count: int = 5
+
+    def __post_init__(self) -> None:
+        _require(self.similar_k >= 0, "graph.similar_k", "an integer >= 0", self.similar_k)
+        _require(self.co_purchase_min_count >= 1, "graph.co_purchase_min_count", "an integer >= 1",
+                 self.co_purchase_min_count)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The recommender model and its main hyperparameters.
+
+    Args:
+        name: ``"ease"``, ``"itemknn"`` (default), ``"lightgcn"`` or ``"hetero"``.
+        ease_lambda: EASE's L2 weight λ.
+        n_neighbors: ItemKNN neighbours per item.
+        embedding_dim, num_layers, epochs, lr: LightGCN / hetero GNN training.
+    """
+
+    name: str = "itemknn"
+    ease_lambda: float = 500.0
+    n_neighbors: int = 100
+    embedding_dim: int = 64
+    num_layers: int = 3
+    epochs: int = 50
+    lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        _require(self.name in MODEL_NAMES, "model.name", f"one of {list(MODEL_NAMES)}", self.name)
+        _require(self.ease_lambda > 0, "model.ease_lambda", "a number > 0", self.ease_lambda)
+        for field in ("n_neighbors", "embedding_dim", "epochs"):
+            _require(getattr(self, field) >= 1, f"model.{field}", "an integer >= 1", getattr(self, field))
+        _require(self.num_layers >= 0, "model.num_layers", "an integer >= 0", self.num_layers)
+        _require(self.lr > 0, "model.lr", "a number > 0", self.lr)
+
+
+@dataclasses.dataclass(frozen=True)
+class ComplementsConfig:
+    """Learned complementarity (:mod:`cartgraph.gnn.complements`).
+
+    Args:
+        enabled: learn COMPLEMENTS edges.
+        k: complements kept (and written as edges) per item.
+        epochs: training epochs of the complement model.
+    """
+
+    enabled: bool = True
+    k: int = 10
+    epochs: int = 30
+
+    def __post_init__(self) -> None:
+        _require(self.k >= 1, "complements.k", "an integer >= 1", self.k)
+        _require(self.epochs >= 1, "complements.epochs", "an integer >= 1", self.epochs)
+
+
+@dataclasses.dataclass(frozen=True)
+class BundlesConfig:
+    """The bundle builder (:mod:`cartgraph.bundles`).
+
+    Args:
+        enabled: fit a bundle policy.
+        size: default bundle size of :meth:`Recommender.bundle`.
+    """
+
+    enabled: bool = True
+    size: int = 4
+
+    def __post_init__(self) -> None:
+        _require(self.size >= 2, "bundles.size", "an integer >= 2", self.size)
+
+
+_SECTIONS = {"text": TextConfig, "graph": GraphConfig, "model": ModelConfig,
+             "complements": ComplementsConfig, "bundles": BundlesConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class RecommenderConfig:
+    """Every setting of :class:`cartgraph.Recommender` (saved with the model)."""
+
+    text: TextConfig = dataclasses.field(default_factory=TextConfig)
+    graph: GraphConfig = dataclasses.field(default_factory=GraphConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    complements: ComplementsConfig = dataclasses.field(default_factory=ComplementsConfig)
+    bundles: BundlesConfig = dataclasses.field(default_factory=BundlesConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, cls in _SECTIONS.items():
+            value = getattr(self, name)
+            _require(isinstance(value, cls), name, f"a {cls.__name__}", value)
+        _require(isinstance(self.seed, int) and not isinstance(self.seed, bool), "seed", "an integer", self.seed)
+
+    def replace(self, **sections: Any) -> "RecommenderConfig":
+        """A copy with some sections (or ``seed``) replaced; a dict updates that section's fields."""
+        changes = {}
+        for name, value in sections.items():
+            if name not in _SECTIONS and name != "seed":
+                raise ConfigError(f"RecommenderConfig has no section {name!r}; valid: {[*_SECTIONS, 'seed']}")
+            changes[name] = _section(name, value, base=getattr(self, name)) if isinstance(value, dict) else value
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RecommenderConfig":
+        """The inverse of :meth:`to_dict`; unknown sections or fields are errors."""
+        unknown = set(data) - {*_SECTIONS, "seed"}
+        if unknown:
+            raise ConfigError(f"config: unknown sections {sorted(unknown)}; valid: {[*_SECTIONS, 'seed']}")
+        kwargs = {name: _section(name, data[name]) for name in _SECTIONS if name in data}
+        return cls(**kwargs, seed=data.get("seed", 0))
+
+
+def _section(name: str, values: dict[str, Any], base: Any = None) -> Any:
+    cls = _SECTIONS[name]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - fields
+    if unknown:
+        raise ConfigError(f"config.{name}: unknown fields {sorted(unknown)}; valid: {sorted(fields)}")
+    return dataclasses.replace(base, **values) if base is not None else cls(**values)

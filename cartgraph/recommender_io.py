@@ -1,0 +1,166 @@
+"""One folder per fitted :class:`~cartgraph.Recommender`, versioned and written atomically.
+
+Layout (format ``cartgraph-recommender``, version :data:`FORMAT_VERSION`)::
+
+    recommender.json     format, version, config, stage report, dataset name, files
+    items.parquet        item_id, title, category, price (row i = item index i)
+    users.parquet        user_id (row u = user index u)
+    seen.npz             binary user × item CSR the model masks and explains with
+    item_vectors.npy     (n_items, dim) float32 text vectors (when the text stage ran)
+    model.pt             the recommender model's weights
+    graph/               the knowledge graph: one Parquet table per node label and relationship type
+    complements/ bundles/  the complement model and bundle policy (when their stages ran)
+
+A reader sees the old folder or the new one, never a mix (:func:`cartgraph.atomic.atomic_dir`).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from cartgraph.atomic import atomic_dir
+from cartgraph.config import RecommenderConfig
+from cartgraph.errors import ConfigError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_recommender", "load_recommender", "read_manifest"]
+
+FORMAT = "cartgraph-recommender"
+FORMAT_VERSION = 1
+_GENERIC = "cartgraph-matrix-model"
+
+
+def save_recommender(rec, path: Path) -> None:
+    """Write every learned part of ``rec`` to folder ``path``."""
+    from cartgraph import __version__
+
+    with atomic_dir(path) as tmp:
+        rec.items_.to_parquet(tmp / "items.parquet", index=False)
+        pd.DataFrame({"user_id": rec.user_vocab_.ids}).to_parquet(tmp / "users.parquet", index=False)
+        sp.save_npz(tmp / "seen.npz", rec.seen_.tocsr(), compressed=False)
+        if rec.item_vectors_ is not None:
+            np.save(tmp / "item_vectors.npy", rec.item_vectors_)
+        model = _save_model(rec.model_, tmp / "model.pt") if rec.model_ is not None else None
+        if rec.graph_ is not None:
+            _save_graph(rec.graph_, tmp / "graph")
+        parts = _save_parts(rec, tmp)
+        manifest = {"format": FORMAT, "version": FORMAT_VERSION, "cartgraph": __version__,
+                    "config": rec.config.to_dict(), "stages": rec.stages_, "dataset": rec.dataset_name_,
+                    "model": model, "parts": parts}
+        (tmp / "recommender.json").write_text(json.dumps(manifest, indent=2, default=str))
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The folder's ``recommender.json``, checked for format and version."""
+    file = Path(path) / "recommender.json"
+    if not file.is_file():
+        raise ConfigError(f"{path}: not a cartgraph model folder (expected {file.name}, written by Recommender.save)")
+    manifest = json.loads(file.read_text())
+    if manifest.get("format") != FORMAT:
+        raise ConfigError(f"{file}: expected format {FORMAT!r}, found {manifest.get('format')!r}")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise ConfigError(f"{path}: model folder format version {manifest.get('version')!r} (written by cartgraph "
+                          f"{manifest.get('cartgraph', '?')}); this cartgraph reads version {FORMAT_VERSION}: "
+                          f"fit the model again with this version ('cartgraph fit') and save it")
+    return manifest
+
+
+def load_recommender(cls, path: Path):
+    """A :class:`~cartgraph.Recommender` read from ``path`` (see :func:`save_recommender`)."""
+    from cartgraph.recommender import load_vocab
+
+    manifest = read_manifest(path)
+    rec = cls(RecommenderConfig.from_dict(manifest["config"]))
+    rec.items_ = pd.read_parquet(path / "items.parquet")
+    rec.item_vocab_ = load_vocab(rec.items_["item_id"].to_numpy(object), "item")
+    rec.user_vocab_ = load_vocab(pd.read_parquet(path / "users.parquet")["user_id"].to_numpy(object), "user")
+    rec.seen_ = sp.load_npz(path / "seen.npz").tocsr()
+    vectors = path / "item_vectors.npy"
+    rec.item_vectors_ = np.load(vectors) if vectors.exists() else None
+    rec.model_ = _load_model(manifest["model"], path / "model.pt") if manifest.get("model") else None
+    rec.graph_ = _load_graph(path / "graph") if (path / "graph").is_dir() else None
+    rec.stages_, rec.dataset_name_, rec._csc = manifest["stages"], manifest["dataset"], None
+    rec.complements_ = rec.bundler_ = None
+    _load_parts(rec, path, manifest.get("parts", {}))
+    return rec
+
+
+# ---------------------------------------------------------------------- model weights
+def _class_name(obj: Any) -> str:
+    return f"{type(obj).__module__}:{type(obj).__qualname__}"
+
+
+def _resolve_class(name: str) -> type:
+    module, _, qualname = name.partition(":")
+    if not module.startswith("cartgraph."):
+        raise ConfigError(f"model class {name!r}: only cartgraph models can be loaded")
+    return getattr(importlib.import_module(module), qualname)
+
+
+def _save_model(model: Any, file: Path) -> dict[str, Any]:
+    """The model's own ``save`` when it has one, else its settings + learned (``*_``) attributes."""
+    if hasattr(type(model), "load") and hasattr(model, "save"):
+        model.save(file)
+        return {"class": _class_name(model), "own_format": True}
+    from cartgraph.gnn.state_file import save_state
+
+    attrs = vars(model)
+    params = {k: v for k, v in attrs.items() if not k.endswith("_") and not k.startswith("_")}
+    learned = {k: v for k, v in attrs.items() if k.endswith("_")}
+    save_state(file, _GENERIC, 1, {"params": params, "learned": learned})
+    return {"class": _class_name(model), "own_format": False}
+
+
+def _load_model(info: dict[str, Any], file: Path) -> Any:
+    cls = _resolve_class(info["class"])
+    if info["own_format"]:
+        return cls.load(file)
+    from cartgraph.gnn.state_file import load_state
+
+    state = load_state(file, _GENERIC, 1)
+    model = cls(**state["params"])
+    for key, value in state["learned"].items():
+        setattr(model, key, value)
+    return model
+
+
+# ---------------------------------------------------------------------- graph
+def _save_graph(graph, folder: Path) -> None:
+    folder.mkdir()
+    for label, frame in graph.nodes.items():
+        frame.to_parquet(folder / f"nodes_{label}.parquet", index=False)
+    for rel_type, frame in graph.edges.items():
+        frame.to_parquet(folder / f"edges_{rel_type}.parquet", index=False)
+    if graph.item_vectors is not None:
+        np.save(folder / "item_vectors.npy", graph.item_vectors)
+
+
+def _load_graph(folder: Path):
+    from cartgraph.graph import KnowledgeGraph
+
+    nodes = {f.stem[len("nodes_"):]: pd.read_parquet(f) for f in sorted(folder.glob("nodes_*.parquet"))}
+    edges = {f.stem[len("edges_"):]: pd.read_parquet(f) for f in sorted(folder.glob("edges_*.parquet"))}
+    vectors = folder / "item_vectors.npy"
+    return KnowledgeGraph(nodes, edges, np.load(vectors) if vectors.exists() else None)
+
+
+# ---------------------------------------------------------------------- complements, bundles
+def _save_parts(rec, folder: Path) -> dict[str, dict[str, Any]]:
+    """Save the complement model and bundle policy with their own ``save``."""
+    parts = {}
+    for name, obj in (("complements", rec.complements_), ("bundles", rec.bundler_)):
+        if obj is not None:
+            obj.save(folder / name)
+            parts[name] = {"class": _class_name(obj)}
+    return parts
+
+
+def _load_parts(rec, path: Path, parts: dict[str, dict[str, Any]]) -> None:
+    for name, attr in (("complements", "complements_"), ("bundles", "bundler_")):
+        if name in parts:
+            setattr(rec, attr, _resolve_class(parts[name]["class"]).load(path / name))

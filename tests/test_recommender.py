@@ -1,0 +1,186 @@
+"""cartgraph.Recommender: the pipeline facade, by raw ids, saved and loaded."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import cartgraph
+from cartgraph import Recommender, RecommenderConfig
+from cartgraph.config import BundlesConfig, ComplementsConfig, GraphConfig, ModelConfig, TextConfig
+from cartgraph.errors import ConfigError, NotFittedError
+from cartgraph.recommender import StageUnavailableError
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return cartgraph.load("synthetic", None, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(shop):
+    return Recommender(RecommenderConfig(model=ModelConfig("itemknn"))).fit(shop, progress=False)
+
+
+def _leaf(shop):
+    return dict(zip(shop.items["item_id"], shop.items["category_path"].map(" > ".join)))
+
+
+def test_stages_report_what_ran(fitted):
+    assert list(fitted.stages_) == ["text", "graph", "model", "complements", "bundles"]
+    for name in ("text", "graph", "model"):
+        assert fitted.stages_[name]["status"] == "done", fitted.stages_[name]
+    for name in ("complements", "bundles"):
+        assert fitted.stages_[name]["status"] in ("done", "unavailable")
+    assert fitted.item_vectors_.shape == (fitted.items_.shape[0], 384)
+    assert fitted.graph_.counts()["SIMILAR_TO"] > 0
+
+
+def test_recommend_is_batch_first_by_raw_ids(fitted, shop):
+    users = list(shop.user_vocab.ids[:5])
+    items, scores = fitted.recommend(users, k=10)
+    assert items.shape == scores.shape == (5, 10)
+    one_items, one_scores = fitted.recommend(users[2], k=10)
+    assert one_items.shape == (10,) and list(one_items) == list(items[2])
+    assert np.array_equal(one_scores, scores[2])
+    for u, row, s in zip(users, items, scores):
+        assert not set(row) & set(fitted.history(u)), "seen items must be excluded"
+        assert list(s) == sorted(s, reverse=True)
+        assert all(isinstance(i, str) and i in shop.item_vocab for i in row)
+    with_seen, _ = fitted.recommend(users[0], k=200, exclude_seen=False)
+    assert set(fitted.history(users[0])) <= set(with_seen)
+
+
+def test_recommendations_follow_the_users_tastes(fitted, shop):
+    """The shop's users buy from one or two favourite categories; most top-10 items must be there."""
+    leaf = _leaf(shop)
+    users = shop.user_vocab.ids[:60]
+    items, _ = fitted.recommend(list(users), k=10)
+    tastes = dict(shop.meta["tastes"])
+    share = np.mean([np.mean([leaf[i] in tastes[u] for i in row]) for u, row in zip(users, items)])
+    by_chance = np.mean([len(tastes[u]) for u in users]) / 12
+    assert share > 2 * by_chance, (share, by_chance)
+
+
+def test_same_as_the_underlying_model(fitted, shop):
+    users = np.arange(10)
+    idx, vals = fitted.model_.recommend(users, k=7)
+    ids, scores = fitted.recommend(list(shop.user_vocab.ids[users]), k=7)
+    assert np.array_equal(ids, shop.item_vocab.ids[idx]) and np.array_equal(scores, vals)
+
+
+def test_unknown_ids_and_bad_k_are_clear_errors(fitted):
+    with pytest.raises(ConfigError, match="unknown user ids \\['nobody'\\]"):
+        fitted.recommend(["nobody"])
+    with pytest.raises(ConfigError, match="k must be a positive integer"):
+        fitted.recommend("user-0001", k=0)
+    with pytest.raises(ConfigError, match="unknown item id 'nothing'"):
+        fitted.similar_items("nothing")
+    with pytest.raises(NotFittedError):
+        Recommender().recommend("user-0001")
+
+
+def test_similar_items_are_substitutes_of_the_same_type(fitted, shop):
+    titles = dict(zip(shop.items["item_id"], shop.items["title"]))
+    leaf = _leaf(shop)
+    item = "sku-0000"
+    ids, scores = fitted.similar_items(item, k=5)
+    assert item not in ids and list(scores) == sorted(scores, reverse=True)
+    assert leaf[ids[0]] == leaf[item]
+    kind = titles[item].split(" ", 1)[1]  # "Espresso Machine" of another brand: a substitute
+    assert any(kind in titles[i] for i in ids), (titles[item], [titles[i] for i in ids])
+
+
+def test_explain_names_a_history_item(fitted, shop):
+    user = shop.user_vocab.ids[3]
+    item = fitted.recommend(user, k=1)[0][0]
+    reasons = fitted.explain(user, item)
+    assert reasons and reasons[0].kind in ("complement", "co_purchase")
+    assert reasons[0].anchor in set(fitted.history(user))
+    assert fitted.title(reasons[0].anchor) in reasons[0].text
+    assert all(r.to_dict()["text"] for r in reasons)
+
+
+def test_an_unavailable_or_disabled_stage_is_never_served(shop):
+    cfg = RecommenderConfig(text=TextConfig(enabled=False), complements=ComplementsConfig(enabled=False),
+                            bundles=BundlesConfig(enabled=False), model=ModelConfig("ease"))
+    rec = Recommender(cfg).fit(shop, progress=False)
+    assert rec.stages_["text"]["status"] == "disabled" and rec.item_vectors_ is None
+    assert rec.stages_["complements"]["status"] == "disabled"
+    with pytest.raises(StageUnavailableError, match="complements stage did not run"):
+        rec.complements("sku-0000")
+    with pytest.raises(StageUnavailableError, match="bundles stage did not run"):
+        rec.bundle(shop.user_vocab.ids[0], size=3)
+    ids, _ = rec.similar_items("sku-0000", k=3)  # buyer-overlap cosine without text
+    assert len(ids) == 3 and "sku-0000" not in ids
+
+
+@pytest.mark.parametrize("name", ["itemknn", "ease", "lightgcn"])
+def test_save_load_recommend_is_identical(shop, tmp_path, name):
+    cfg = RecommenderConfig(model=ModelConfig(name, epochs=3), text=TextConfig(enabled=name == "itemknn"))
+    rec = Recommender(cfg).fit(shop, progress=False)
+    users = list(shop.user_vocab.ids[::7])
+    before = rec.recommend(users, k=10)
+    rec.save(tmp_path / "model")
+    loaded = Recommender.load(tmp_path / "model")
+    after = loaded.recommend(users, k=10)
+    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+    assert loaded.config == cfg and loaded.stages_ == rec.stages_
+    assert loaded.graph_.counts() == rec.graph_.counts()
+    u = users[1]
+    assert [e.to_dict() for e in loaded.explain(u, after[0][1][0])] == [e.to_dict() for e in rec.explain(u, before[0][1][0])]
+
+
+def test_a_folder_of_another_version_fails_clearly(fitted, tmp_path):
+    path = tmp_path / "model"
+    fitted.save(path)
+    manifest = json.loads((path / "recommender.json").read_text())
+    manifest["version"] = 99
+    (path / "recommender.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="format version 99.*reads version 1"):
+        Recommender.load(path)
+    with pytest.raises(ConfigError, match="not a cartgraph model folder"):
+        Recommender.load(tmp_path / "elsewhere")
+
+
+def test_save_replaces_a_folder_atomically(fitted, shop, tmp_path):
+    path = tmp_path / "model"
+    fitted.save(path)
+    other = Recommender(RecommenderConfig(model=ModelConfig("ease"), text=TextConfig(enabled=False))).fit(shop, progress=False)
+    other.save(path)
+    assert Recommender.load(path).config.model.name == "ease"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"], "no temporary folders left behind"
+
+
+def test_config_is_typed_and_round_trips():
+    cfg = RecommenderConfig(model=ModelConfig("ease", ease_lambda=200.0), graph=GraphConfig(similar_k=5), seed=3)
+    assert RecommenderConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.replace(model={"name": "itemknn"}).model == ModelConfig("itemknn", ease_lambda=200.0)
+    with pytest.raises(ConfigError, match="model.name: expected one of"):
+        ModelConfig("svd")
+    with pytest.raises(ConfigError, match="config.model: unknown fields \\['lamda'\\]"):
+        RecommenderConfig.from_dict({"model": {"lamda": 3}})
+    with pytest.raises(ConfigError, match="unknown sections"):
+        RecommenderConfig.from_dict({"gnn": {}})
+    with pytest.raises(ConfigError, match="graph.similar_k"):
+        GraphConfig(similar_k=-1)
+
+
+def test_fit_is_deterministic(shop):
+    cfg = RecommenderConfig(model=ModelConfig("lightgcn", epochs=2), text=TextConfig(enabled=False), seed=5)
+    a = Recommender(cfg).fit(shop, progress=False).recommend(list(shop.user_vocab.ids[:20]), k=5)
+    b = Recommender(cfg).fit(shop, progress=False).recommend(list(shop.user_vocab.ids[:20]), k=5)
+    # torch's multithreaded sparse products may differ in the last float bit between runs
+    assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1], rtol=1e-5, atol=0)
+
+
+def test_on_online_retail(data_dir):
+    ds = cartgraph.load("online-retail", data_dir / "online-retail")
+    rec = Recommender(RecommenderConfig(text=TextConfig(enabled=False), model=ModelConfig("itemknn"))).fit(ds, progress=False)
+    user = "12347"
+    items, scores = rec.recommend(user, k=10)
+    assert len(items) == 10 and np.all(np.isfinite(scores))
+    assert not set(items) & set(rec.history(user))
+    reasons = rec.explain(user, items[0])
+    assert reasons[0].kind == "co_purchase" and reasons[0].anchor in set(rec.history(user))
