@@ -1,0 +1,114 @@
+"""Training episodes for the walk, cut from the training period by time.
+
+An episode is a real bundle or basket of the training data: its first item is the
+anchor and the walk should find the rest. To keep the episode's own items out of
+the evidence the walk reads, the training period is cut by time
+(:func:`time_split`): the item graph and the relevance model of the RL stage are
+built only from events *before* the episodes; the latest episodes are the
+validation slice (early stopping), all still inside the training period.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from cartgraph.dataset import Dataset
+from cartgraph.errors import ConfigError
+
+__all__ = ["Episode", "episode_sources", "to_episodes", "time_split"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Episode:
+    """One real bundle/basket: ``user`` index (None: anonymous), ``anchors`` and ``target`` item indices."""
+
+    user: int | None
+    anchors: tuple[int, ...]
+    target: frozenset[int]
+    size: int
+
+
+def episode_sources(dataset: Dataset, kind: str = "both") -> pd.DataFrame:
+    """Bundles users chose and/or identified baskets, with ≥ 2 distinct items.
+
+    Args:
+        kind: ``"bundles"``, ``"baskets"`` or ``"both"``.
+
+    Returns columns ``user`` (index), ``ts``, ``key`` (bundle/basket id) and ``items``
+    (item indices in bundle order / event order), sorted by ``(ts, key)``.
+    """
+    if kind not in ("bundles", "baskets", "both"):
+        raise ConfigError(f"episode sources: kind must be 'bundles', 'baskets' or 'both', got {kind!r}")
+    parts = []
+    if kind != "baskets" and len(dataset.user_bundles):
+        parts.append(_bundle_sources(dataset))
+    if kind != "bundles":
+        parts.append(_basket_sources(dataset))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["user", "ts", "key", "items"])
+    frame = frame[frame["items"].map(lambda x: len(set(x))) >= 2]
+    return frame.sort_values(["ts", "key"], kind="stable").reset_index(drop=True)
+
+
+def _bundle_sources(dataset: Dataset) -> pd.DataFrame:
+    """One row per user–bundle choice, members in bundle order."""
+    members = dataset.bundles.set_index("bundle_id")["item_ids"]
+    ub = dataset.user_bundles
+    frame = pd.DataFrame({"user": dataset.user_vocab.indices(ub["user_id"].to_numpy()), "ts": ub["ts"].to_numpy(),
+                          "key": ub["bundle_id"].astype(str).to_numpy()})
+    frame["items"] = [list(dataset.item_vocab.indices(members[b])) for b in ub["bundle_id"]]
+    frame["key"] = "bundle:" + frame["key"]
+    return frame
+
+
+def _basket_sources(dataset: Dataset) -> pd.DataFrame:
+    """One row per identified basket, items in event order."""
+    ev = dataset.events[dataset.events["basket_id"].notna() & dataset.events["user_id"].notna()
+                        & dataset.events["kind"].isin(("cart", "purchase"))]
+    ev = ev.drop_duplicates(["basket_id", "item_id"])
+    items = dataset.item_vocab.indices(ev["item_id"].to_numpy())
+    g = pd.DataFrame({"key": ev["basket_id"].astype(str).to_numpy(), "item": items,
+                      "user": dataset.user_vocab.indices(ev["user_id"].to_numpy()), "ts": ev["ts"].to_numpy()})
+    grouped = g.groupby("key", sort=False)
+    frame = pd.DataFrame({"user": grouped["user"].first(), "ts": grouped["ts"].min(),
+                          "items": grouped["item"].agg(list)}).reset_index()
+    frame["key"] = "basket:" + frame["key"]
+    return frame
+
+
+def to_episodes(sources: pd.DataFrame, max_size: int) -> list[Episode]:
+    """Episodes from :func:`episode_sources` rows: anchor = first item, target = the rest."""
+    out = []
+    for user, items in zip(sources["user"], sources["items"]):
+        items = list(dict.fromkeys(int(i) for i in items))
+        out.append(Episode(int(user), (items[0],), frozenset(items[1:]), min(len(items), max_size)))
+    return out
+
+
+def time_split(dataset: Dataset, graph_fraction: float, valid_fraction: float, max_episodes: int,
+               max_size: int, seed: int, sources: str = "both") -> tuple[Dataset, list[Episode], list[Episode]]:
+    """``(graph_data, train_episodes, valid_episodes)`` from one training dataset.
+
+    The earliest ``graph_fraction`` of the episode sources (by time) give a cut time
+    ``t``; ``graph_data`` keeps only events and bundle choices before ``t``; the later
+    sources become episodes, the last ``valid_fraction`` of them validation. At most
+    ``max_episodes`` training and ``max_episodes // 3`` validation episodes are kept
+    (a seeded sample).
+    """
+    if not (0 < graph_fraction < 1 and 0 < valid_fraction < 1):
+        raise ConfigError(f"graph_fraction and valid_fraction must be in (0, 1), got {graph_fraction}, {valid_fraction}")
+    src = episode_sources(dataset, sources)
+    if len(src) < 10 or src["ts"].isna().any():
+        raise ConfigError(f"{dataset.name}: RL tuning needs ≥ 10 timed bundles or baskets of ≥ 2 items, "
+                          f"found {len(src)} ({int(src['ts'].isna().sum())} without a time)")
+    cut = src["ts"].iloc[int(len(src) * graph_fraction)]
+    later = src[src["ts"] >= cut]
+    n_valid = max(1, int(len(later) * valid_fraction))
+    train_src, valid_src = later.iloc[:-n_valid], later.iloc[-n_valid:]
+    rng = np.random.default_rng(seed)
+    train_src = train_src.iloc[np.sort(rng.permutation(len(train_src))[:max_episodes])]
+    valid_src = valid_src.iloc[np.sort(rng.permutation(len(valid_src))[:max(1, max_episodes // 3)])]
+    ev, ub = dataset.events, dataset.user_bundles
+    graph = dataset.replace(events=ev[ev["ts"] < cut], user_bundles=ub[ub["ts"] < cut])
+    return graph, to_episodes(train_src, max_size), to_episodes(valid_src, max_size)

@@ -1,0 +1,71 @@
+"""Action features: why the policy would add a frontier item to a partial bundle.
+
+For ``m`` candidate items and the items chosen so far, :func:`action_features`
+returns a float32 matrix ``(m, len(FEATURES))``. Every feature is about 0..1 (or
+-1..2 for relevance) so one set of weights works across shops:
+
+=================== =====================================================================
+relevance           the user's standardised relevance score (z / 3, clipped)
+complement          max complement score from a chosen item to the candidate (/ scale)
+complement_mean     the same, averaged over all chosen items (complements the whole set)
+similarity          max text cosine to a chosen item
+substitute          1 if some chosen item is in the same leaf category with cosine > 0.9
+same_leaf           1 if some chosen item shares the candidate's leaf category
+new_category        1 if the candidate's parent category is not among the chosen ones'
+price_fit           with a budget: 1 − |price − remaining / slots| / (remaining / slots), ≥ 0
+popularity          log-scaled buyer count, 0..1
+via_*               1 if a chosen item reaches the candidate by that edge kind
+                    (complements / similar / category) or it is in the user's top list
+=================== =====================================================================
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cartgraph.bundles.tables import ItemTables
+
+__all__ = ["FEATURES", "SUBSTITUTE_COSINE", "action_features"]
+
+FEATURES = ("relevance", "complement", "complement_mean", "similarity", "substitute", "same_leaf",
+            "new_category", "price_fit", "popularity", "via_complements", "via_similar", "via_category",
+            "via_user")
+SUBSTITUTE_COSINE = 0.9
+"""Same leaf category and text cosine above this: a substitute (EVALUATION.md)."""
+
+
+def action_features(tables: ItemTables, rel: np.ndarray, chosen: np.ndarray, cands: np.ndarray,
+                    comp_max: np.ndarray, comp_sum: np.ndarray, via: np.ndarray,
+                    budget_left: float | None, slots_left: int) -> np.ndarray:
+    """Feature matrix ``(m, len(FEATURES))`` float32 for candidates ``cands`` ``(m,)``.
+
+    Args:
+        rel: ``(n_items,)`` standardised relevance of the user.
+        chosen: ``(s,)`` items already in the bundle.
+        comp_max, comp_sum: ``(m,)`` max and sum of complement scores from chosen items.
+        via: ``(m, 4)`` edge-kind indicators (complements, similar, category, user).
+        budget_left: money left under the budget, or None.  slots_left: items still to add.
+    """
+    m = len(cands)
+    out = np.zeros((m, len(FEATURES)), np.float32)
+    out[:, 0] = rel[cands]
+    if len(chosen):
+        scale = tables.comp_scale
+        out[:, 1] = np.minimum(comp_max / scale, 2.0)
+        out[:, 2] = np.minimum(comp_sum / (scale * len(chosen)), 2.0)
+        sim = tables.vectors[cands] @ tables.vectors[chosen].T
+        leaf_c, leaf_s = tables.leaf[cands], tables.leaf[chosen]
+        same = (leaf_c[:, None] == leaf_s[None, :]) & (leaf_c[:, None] >= 0)
+        out[:, 3] = sim.max(axis=1)
+        out[:, 4] = (same & (sim > SUBSTITUTE_COSINE)).any(axis=1)
+        out[:, 5] = same.any(axis=1)
+        par_c = tables.parent[cands]
+        out[:, 6] = (par_c >= 0) & ~np.isin(par_c, tables.parent[chosen])
+    else:
+        out[:, 6] = tables.parent[cands] >= 0
+    if budget_left is not None and slots_left > 0 and budget_left > 0:
+        ideal = budget_left / slots_left
+        price = tables.price[cands]
+        out[:, 7] = np.where(np.isfinite(price), np.clip(1.0 - np.abs(price - ideal) / ideal, 0.0, 1.0), 0.0)
+    out[:, 8] = tables.popularity[cands]
+    out[:, 9:13] = via
+    return out

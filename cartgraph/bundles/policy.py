@@ -1,0 +1,64 @@
+"""The walk's policy: a linear scorer over action features, softmax for sampling.
+
+``score(a) = w · φ(a)``; serving takes the best action (greedy/beam), training samples
+from ``π(a) = softmax(score / temperature)``. With a linear score the gradient of
+``log π(a)`` is ``(φ(a) − E_π[φ]) / temperature``, which both the RL trainer and the
+online feedback update use.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from cartgraph.bundles.features import FEATURES
+from cartgraph.errors import ConfigError
+
+__all__ = ["LinearPolicy", "HAND_WEIGHTS"]
+
+HAND_WEIGHTS = {"relevance": 1.0, "complement": 1.0, "complement_mean": 0.5, "similarity": -0.5,
+                "substitute": -1.0, "same_leaf": 0.0, "new_category": 0.3, "price_fit": 0.5,
+                "popularity": 0.2, "via_complements": 0.0, "via_similar": 0.0, "via_category": 0.0,
+                "via_user": 0.0}
+"""Hand-set weights: the "RL off" walk and the starting point of RL tuning."""
+
+
+@dataclasses.dataclass
+class LinearPolicy:
+    """Weights ``(len(FEATURES),)`` float64 and a sampling temperature."""
+
+    weights: np.ndarray
+    temperature: float = 0.2
+
+    def __post_init__(self) -> None:
+        self.weights = np.asarray(self.weights, dtype=np.float64).copy()
+        if self.weights.shape != (len(FEATURES),):
+            raise ConfigError(f"policy weights: expected shape ({len(FEATURES)},) for {FEATURES}, "
+                              f"found {self.weights.shape}")
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature!r}")
+
+    @classmethod
+    def from_dict(cls, weights: dict[str, float], temperature: float = 0.2) -> "LinearPolicy":
+        unknown = sorted(set(weights) - set(FEATURES))
+        if unknown:
+            raise ConfigError(f"policy weights: unknown features {unknown}; valid: {list(FEATURES)}")
+        return cls(np.array([weights.get(f, 0.0) for f in FEATURES]), temperature)
+
+    def as_dict(self) -> dict[str, float]:
+        return {f: float(w) for f, w in zip(FEATURES, self.weights)}
+
+    def scores(self, feats: np.ndarray) -> np.ndarray:
+        """``(m,)`` action scores for features ``(m, F)``."""
+        return feats.astype(np.float64) @ self.weights
+
+    def probs(self, feats: np.ndarray) -> np.ndarray:
+        """``(m,)`` softmax probabilities at the policy's temperature."""
+        s = self.scores(feats) / self.temperature
+        e = np.exp(s - s.max())
+        return e / e.sum()
+
+    def grad_log_prob(self, feats: np.ndarray, action: int, probs: np.ndarray | None = None) -> np.ndarray:
+        """``∇_w log π(action)`` ``(F,)`` for features ``(m, F)``."""
+        p = self.probs(feats) if probs is None else probs
+        return (feats[action].astype(np.float64) - p @ feats) / self.temperature

@@ -1,0 +1,182 @@
+"""RL tuning of the walk's policy: REINFORCE with a leave-one-out baseline.
+
+For each training episode (a real bundle or basket, anchor given) the policy samples
+``rollouts`` bundles. Step ``t`` earns
+
+    r_t = hit_t / |target| + diversity_bonus · (1 − similarity_t) / (size − 1)
+          − substitute_penalty · substitute_t / (size − 1)
+
+(``hit``: the item is one of the episode's real items, i.e. a complement actually
+bought with the anchor; constraints are always met because the walk masks illegal
+actions). The gradient is ``Σ_t (G_t − b_t) ∇ log π(a_t)`` with ``G_t`` the return
+to go and ``b_t`` the mean return of the *other* rollouts of the same episode at the
+same step (a baseline that needs no critic). Updates use Adam over mini-batches of
+episodes. After every epoch the greedy walk is scored on the validation episodes and
+the best weights are kept (early stopping with ``patience``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from cartgraph.bundles.episodes import Episode
+from cartgraph.bundles.features import FEATURES
+from cartgraph.bundles.policy import LinearPolicy
+from cartgraph.bundles.walk import Request, Step, decode
+from cartgraph.errors import ConfigError
+
+__all__ = ["RLConfig", "train_policy", "episode_rewards", "plot_curve"]
+
+_SIM, _SUB = FEATURES.index("similarity"), FEATURES.index("substitute")
+
+
+@dataclasses.dataclass(frozen=True)
+class RLConfig:
+    """Settings of :func:`train_policy` and of the episode cut (see :mod:`.episodes`).
+
+    Args:
+        epochs: passes over the training episodes (at most).  rollouts: samples per episode (≥ 2).
+        lr: Adam step size.  batch: episodes per update.  temperature: sampling temperature.
+        patience: epochs without a better validation reward before stopping.
+        diversity_bonus, substitute_penalty: reward shaping (see the module doc).
+        graph_fraction, valid_fraction: the time cut of the training period.
+        max_episodes: training episodes kept (validation: a third of it).
+        max_size: episodes longer than this are walked to this size.
+        sources: episodes from ``"bundles"``, ``"baskets"`` or ``"both"``.
+    """
+
+    epochs: int = 10
+    rollouts: int = 4
+    lr: float = 0.05
+    batch: int = 32
+    temperature: float = 0.5
+    patience: int = 3
+    diversity_bonus: float = 0.02
+    substitute_penalty: float = 0.1
+    graph_fraction: float = 0.6
+    valid_fraction: float = 0.25
+    max_episodes: int = 1200
+    max_size: int = 10
+    sources: str = "both"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.rollouts < 2 or self.batch < 1 or self.max_size < 2:
+            raise ConfigError(f"RLConfig: epochs ≥ 1, rollouts ≥ 2, batch ≥ 1 and max_size ≥ 2 required, got "
+                              f"{self.epochs}, {self.rollouts}, {self.batch}, {self.max_size}")
+        if not (self.lr > 0 and self.temperature > 0):
+            raise ConfigError(f"RLConfig: lr and temperature must be > 0, got {self.lr}, {self.temperature}")
+
+
+def episode_rewards(steps: Sequence[Step], target: frozenset[int], size: int, cfg: RLConfig) -> np.ndarray:
+    """Per-step rewards ``(len(steps),)`` of one walk against an episode's real items."""
+    slots = max(size - 1, 1)
+    r = np.zeros(len(steps))
+    for t, s in enumerate(steps):
+        f = s.feats[s.action]
+        r[t] = (float(s.item in target) / max(len(target), 1) + cfg.diversity_bonus * (1.0 - f[_SIM]) / slots
+                - cfg.substitute_penalty * f[_SUB] / slots)
+    return r
+
+
+def _greedy_reward(policy: LinearPolicy, requests: list[Request], episodes: list[Episode], cfg: RLConfig) -> tuple[float, float]:
+    """Mean shaped reward and mean recall of the greedy walk."""
+    rew, rec = [], []
+    for req, ep in zip(requests, episodes):
+        _, steps = decode(req, policy)
+        rew.append(episode_rewards(steps, ep.target, ep.size, cfg).sum())
+        rec.append(sum(s.item in ep.target for s in steps) / max(len(ep.target), 1))
+    return float(np.mean(rew)), float(np.mean(rec))
+
+
+def _episode_gradient(policy: LinearPolicy, req: Request, ep: Episode, cfg: RLConfig,
+                      rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """REINFORCE gradient ``(F,)`` of one episode over ``rollouts`` samples, and its mean return."""
+    runs = []
+    for _ in range(cfg.rollouts):
+        _, steps = decode(req, policy, rng)
+        rewards = episode_rewards(steps, ep.target, ep.size, cfg)
+        runs.append((steps, np.cumsum(rewards[::-1])[::-1]))
+    horizon = max(len(g) for _, g in runs)
+    returns = np.zeros((cfg.rollouts, horizon))
+    for i, (_, g) in enumerate(runs):
+        returns[i, :len(g)] = g
+    grad = np.zeros(len(FEATURES))
+    for i, (steps, g) in enumerate(runs):
+        base = (returns.sum(axis=0) - returns[i]) / (cfg.rollouts - 1)
+        for t, s in enumerate(steps):
+            grad += (g[t] - base[t]) * policy.grad_log_prob(s.feats, s.action)
+    return grad / cfg.rollouts, float(returns[:, 0].mean()) if horizon else 0.0
+
+
+def train_policy(make_request: Callable[[Episode], Request], train: list[Episode], valid: list[Episode],
+                 init: LinearPolicy, cfg: RLConfig, seed: int = 0,
+                 progress: bool = False) -> tuple[LinearPolicy, list[dict[str, float]]]:
+    """Tune ``init``'s weights on ``train`` episodes, early-stopped on ``valid``.
+
+    Args:
+        make_request: episode → prepared walk request (built from pre-episode data only).
+        train, valid: episodes from :func:`cartgraph.bundles.episodes.time_split`.
+        init: starting weights (e.g. the hand-set ones).  seed: fixes the result.
+
+    Returns:
+        the best policy (by validation reward) and the learning curve: one dict per
+        epoch (epoch 0 = ``init``) with ``train_reward``, ``valid_reward``, ``valid_recall``.
+    """
+    if not train or not valid:
+        raise ConfigError(f"train_policy needs training and validation episodes, got {len(train)} and {len(valid)}")
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    tr_req = [make_request(e) for e in train]
+    va_req = [make_request(e) for e in valid]
+    policy = LinearPolicy(init.weights, cfg.temperature)
+    best, (best_val, val_rec) = policy.weights.copy(), _greedy_reward(policy, va_req, valid, cfg)
+    history = [{"epoch": 0, "train_reward": float("nan"), "valid_reward": best_val, "valid_recall": val_rec}]
+    m, v, t, stale = np.zeros(len(FEATURES)), np.zeros(len(FEATURES)), 0, 0
+    for epoch in tqdm(range(1, cfg.epochs + 1), desc="RL epochs", disable=not progress):
+        order, got = rng.permutation(len(train)), []
+        for lo in range(0, len(order), cfg.batch):
+            grad = np.zeros(len(FEATURES))
+            for i in order[lo:lo + cfg.batch]:
+                g, ret = _episode_gradient(policy, tr_req[i], train[i], cfg, rng)
+                grad += g
+                got.append(ret)
+            grad /= len(order[lo:lo + cfg.batch])
+            t += 1  # Adam, ascending the expected reward
+            m, v = 0.9 * m + 0.1 * grad, 0.999 * v + 0.001 * grad ** 2
+            policy.weights += cfg.lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        val, rec = _greedy_reward(policy, va_req, valid, cfg)
+        history.append({"epoch": epoch, "train_reward": float(np.mean(got)), "valid_reward": val, "valid_recall": rec})
+        if val > best_val + 1e-9:
+            best, best_val, stale = policy.weights.copy(), val, 0
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    return LinearPolicy(best, init.temperature), history
+
+
+def plot_curve(history: list[dict[str, float]], path: str | Path, title: str = "bundle walk RL") -> None:
+    """Save the learning curve (train sampled reward, validation greedy reward and recall) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cartgraph.atomic import atomic_file
+
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(ep, [h["train_reward"] for h in history], marker="o", label="train reward (sampled)")
+    ax.plot(ep, [h["valid_reward"] for h in history], marker="s", label="validation reward (greedy)")
+    ax.plot(ep, [h["valid_recall"] for h in history], marker="^", label="validation recall (greedy)")
+    ax.set_xlabel("epoch")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_file(path) as fh:
+        fig.savefig(fh, format="png", dpi=100)
+    plt.close(fig)

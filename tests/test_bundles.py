@@ -1,0 +1,192 @@
+"""BundleBuilder: constraints, determinism, explanations, RL known answer, feedback, persistence."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cartgraph
+from cartgraph.bundles import FEATURES, HAND_WEIGHTS, BundleBuilder, Constraints, RLConfig
+from cartgraph.bundles.baselines import BASELINES
+from cartgraph.bundles.metrics import bundle_metrics, pair_matrix
+from cartgraph.errors import ConfigError, NotFittedError
+from cartgraph.text import TextEncoder, item_vectors
+
+
+@pytest.fixture(scope="module")
+def shop():
+    ds = cartgraph.load("synthetic", "", n_users=200, n_items=120, seed=0)
+    return ds, item_vectors(ds, TextEncoder())
+
+
+@pytest.fixture(scope="module")
+def hand(shop):
+    ds, vec = shop
+    return BundleBuilder(size=4, rl=None).fit(ds, vec)
+
+
+def test_build_returns_explained_bundle_from_anchor(shop, hand):
+    ds, _ = shop
+    anchor = ds.items["item_id"].iloc[0]
+    [b] = hand.build(ds.users["user_id"].iloc[3], anchor=anchor, budget=2000.0)
+    assert b.items[0] == anchor and b.anchors == 1 and len(b) == 4
+    assert len(set(b.items)) == 4
+    assert b.explanations[0] == "in the cart"
+    assert all(e for e in b.explanations[1:]) and all(set(f) == set(FEATURES) for f in b.features[1:])
+    prices = ds.items.set_index("item_id").loc[list(b.items), "price"]
+    assert b.total_price == pytest.approx(prices.sum())
+    assert any(e.startswith("complements ") for e in b.explanations[1:])  # co-purchase evidence is used
+
+
+def test_walk_adds_planted_complements_of_the_anchor(shop, hand):
+    """On the synthetic shop the complements of an anchor are known: the walk must find them."""
+    ds, _ = shop
+    pairs = ds.meta["complements"]
+    found, popular, total = 0, 0, 0
+    for anchor in sorted({a for a, _ in pairs})[:20]:
+        truth = {b for a, b in pairs if a == anchor}
+        [bundle] = hand.build(None, anchor=anchor, size=1 + len(truth))
+        found += len(truth & set(bundle.items[1:]))
+        req = hand.request(None, [ds.item_vocab.index(anchor)], Constraints(size=1 + len(truth)))
+        popular += len(truth & set(hand.tables_.item_ids[BASELINES["top_relevance"](req)[1:]]))
+        total += len(truth)
+    assert found / total > 0.5 and found > 2 * popular
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.integers(1, 6), budget=st.one_of(st.none(), st.floats(0, 1500)),
+       cap=st.one_of(st.none(), st.integers(1, 2)), excl=st.sets(st.integers(0, 119), max_size=30),
+       anchor=st.one_of(st.none(), st.integers(0, 119)), user=st.one_of(st.none(), st.integers(0, 199)),
+       n=st.integers(1, 3), temp=st.one_of(st.none(), st.floats(0.05, 2.0)), stock_mod=st.integers(1, 4))
+def test_no_bundle_ever_breaks_a_constraint(shop, hand, size, budget, cap, excl, anchor, user, n, temp, stock_mod):
+    t = hand.tables_
+    anchors = [] if anchor is None else [anchor]
+    if anchors and budget is not None and t.price[anchor] > budget:
+        anchors = []
+    stock = lambda items: items % stock_mod != 1  # noqa: E731
+    c = Constraints(size=size, budget=budget, max_per_category=cap, exclude=frozenset(excl) - set(anchors),
+                    available=stock)
+    for b in hand.build_indices(user, anchors, c, n=n, temperature=temp, seed=7):
+        assert c.violations(b.indices, t.price, t.leaf, anchors=anchors) == []
+        assert list(b.indices[:len(anchors)]) == anchors
+    for name, fn in BASELINES.items():
+        items = fn(hand.request(user, anchors, c))
+        assert c.violations(items, t.price, t.leaf, anchors=anchors) == [], name
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**31 - 1), user=st.integers(0, 199), n=st.integers(1, 3))
+def test_same_seed_gives_identical_bundles(hand, seed, user, n):
+    c = Constraints(size=4)
+    first = hand.build_indices(user, [], c, n=n, seed=seed, temperature=0.5)
+    again = hand.build_indices(user, [], c, n=n, seed=seed, temperature=0.5)
+    assert [b.indices for b in first] == [b.indices for b in again]
+    assert hand.build_indices(user, [], c, n=n) == hand.build_indices(user, [], c, n=n)
+
+
+def test_sampling_varies_with_the_seed(hand):
+    c = Constraints(size=5)
+    seen = {hand.build_indices(5, [], c, seed=s, temperature=1.0)[0].indices for s in range(10)}
+    assert len(seen) > 1
+
+
+def test_beam_gives_distinct_bundles_best_first(hand):
+    bundles = hand.build_indices(1, [0], Constraints(size=4), n=3)
+    assert len({frozenset(b.indices) for b in bundles}) == 3
+    assert [b.score for b in bundles] == sorted((b.score for b in bundles), reverse=True)
+    assert bundles[0].indices == hand.build_indices(1, [0], Constraints(size=4))[0].indices or \
+        bundles[0].score >= hand.build_indices(1, [0], Constraints(size=4))[0].score
+
+
+def test_rl_learns_planted_complements_from_a_bad_start(shop):
+    """Known answer: starting from weights that ignore complements and chase popularity,
+    REINFORCE on the shop's baskets must learn to trust complement evidence."""
+    ds, vec = shop
+    bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0, "complement_mean": -1.0}
+    start = time.perf_counter()
+    b = BundleBuilder(size=4, weights=bad, rl=RLConfig(epochs=6, max_episodes=300, lr=0.1, patience=6,
+                                                       max_size=4)).fit(ds, vec, seed=0)
+    assert time.perf_counter() - start < 30
+    w = b.weights_
+    assert w["complement"] + w["complement_mean"] > 0 > bad["complement"] + bad["complement_mean"]
+    curve = b.history_
+    assert max(h["valid_recall"] for h in curve[1:]) > curve[0]["valid_recall"] + 0.2
+
+
+def test_rl_is_deterministic_and_saves_its_curve(shop, tmp_path):
+    ds, vec = shop
+    cfg = RLConfig(epochs=2, max_episodes=80, max_size=4)
+    a = BundleBuilder(size=4, rl=cfg, curve_path=tmp_path / "curve.png").fit(ds, vec, seed=3)
+    b = BundleBuilder(size=4, rl=cfg).fit(ds, vec, seed=3)
+    assert a.weights_ == b.weights_
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_feedback_moves_weights_and_persists(shop, tmp_path):
+    ds, vec = shop
+    b = BundleBuilder(size=4, rl=None).fit(ds, vec)
+    user = ds.users["user_id"].iloc[0]
+    [bundle] = b.build(user)
+    rejected = bundle.items[1]
+    for _ in range(30):
+        [bundle] = b.build(user)
+        if rejected not in bundle.items:
+            break
+        b.feedback(bundle, rejected=[rejected])
+    assert rejected not in b.build(user)[0].items
+    assert b.n_feedback_ >= 1 and b.weights_ != HAND_WEIGHTS
+    b.save(tmp_path / "m")
+    back = BundleBuilder.load(tmp_path / "m", relevance=b.relevance_)
+    assert back.weights_ == b.weights_ and back.n_feedback_ == b.n_feedback_
+    assert back.build(user)[0].items == b.build(user)[0].items
+    rebuilt = type(bundle)(**{**bundle.__dict__, "steps": ()})  # a bundle without logged steps is replayed
+    back.feedback(rebuilt, accepted=[rebuilt.items[1]])
+    assert back.n_feedback_ == b.n_feedback_ + 1
+
+
+def test_pluggable_complement_source_is_used(shop):
+    """A planted complement matrix (any array source, e.g. a learned model) drives the walk."""
+    ds, vec = shop
+    n = ds.n_items
+    planted = sp.csr_matrix(([5.0, 5.0], ([0, 0], [77, 99])), shape=(n, n))
+    b = BundleBuilder(size=3, rl=None, weights={"complement": 3.0}).fit(ds, vec, complements=planted)
+    [bundle] = b.build_indices(None, [0], Constraints(size=3))
+    assert set(bundle.indices[1:]) == {77, 99}
+    assert "complements" in bundle.explanations[1]
+
+
+def test_bad_input_names_the_argument(shop, hand):
+    ds, vec = shop
+    with pytest.raises(ConfigError, match="user"):
+        hand.build("no-such-user")
+    with pytest.raises(ConfigError, match="anchor"):
+        hand.build(None, anchor="no-such-item")
+    with pytest.raises(ConfigError, match="budget"):
+        hand.build(None, anchor=ds.items["item_id"].iloc[0], budget=0.5)
+    with pytest.raises(ConfigError, match="size"):
+        hand.build(None, size=0)
+    with pytest.raises(ConfigError, match="n must"):
+        hand.build(None, n=0)
+    with pytest.raises(ConfigError, match="complements"):
+        BundleBuilder(rl=None).fit(ds, vec, complements=np.zeros((3, 3)))
+    with pytest.raises(ConfigError, match="unknown features"):
+        BundleBuilder(rl=None, weights={"colour": 1.0}).fit(ds, vec)
+    with pytest.raises(NotFittedError):
+        BundleBuilder().build(None)
+
+
+def test_metrics_known_answer():
+    vectors = np.eye(4, dtype=np.float32)
+    vectors[1] = vectors[0]                       # items 0 and 1: identical text
+    leaf = np.array([0, 0, 1, 2])
+    pairs = pair_matrix([[0, 2], [3]], 4)         # held-out: 0 and 2 bought together
+    m = bundle_metrics([0, 1, 2], 1, {2, 3}, pairs, vectors, leaf)
+    assert m["recall"] == 0.5 and m["precision"] == 0.5
+    assert m["complement_precision"] == pytest.approx(1 / 3)     # pairs (0,1) (0,2) (1,2)
+    assert m["substitute_rate"] == pytest.approx(1 / 3)          # (0,1): same leaf, cosine 1
+    assert m["category_coverage"] == pytest.approx(2 / 3)
+    assert m["intra_list_diversity"] == pytest.approx(1 - 1 / 3)
