@@ -16,7 +16,8 @@ import numpy as np
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
 
-__all__ = ["STAGE_FUNCTIONS", "build_bundles", "complement_score", "complements_of", "make_model", "optional_import"]
+__all__ = ["STAGE_FUNCTIONS", "build_bundles", "complement_score", "complements_of", "graph_with_complements",
+           "make_model", "optional_import"]
 
 
 def optional_import(module: str, name: str) -> Any | None:
@@ -123,3 +124,8 @@ STAGE_FUNCTIONS = {"text": fit_text, "graph": fit_graph, "model": fit_model,
 def complement_score(rec, history: np.ndarray, i: int) -> np.ndarray:
     """Learned complement score of item ``i`` for each history item, shape ``(len(history),)``."""
     raise ConfigError("complements: not wired yet")
+
+
+def graph_with_complements(rec):
+    """``rec.graph_`` with the learned COMPLEMENTS edges (unchanged when the stage did not run)."""
+    return rec.graph_

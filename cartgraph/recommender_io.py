@@ -7,7 +7,7 @@ Layout (format ``cartgraph-recommender``, version :data:`FORMAT_VERSION`)::
     users.parquet        user_id (row u = user index u)
     seen.npz             binary user × item CSR the model masks and explains with
     item_vectors.npy     (n_items, dim) float32 text vectors (when the text stage ran)
-    model.pt             the recommender model's weights
+    model.pt | model.npz the recommender model's weights (its own format, or settings + NumPy arrays)
     graph/               the knowledge graph: one Parquet table per node label and relationship type
     complements/ bundles/  the complement model and bundle policy (when their stages ran)
 
@@ -32,7 +32,6 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "save_recommender", "load_recommender", "
 
 FORMAT = "cartgraph-recommender"
 FORMAT_VERSION = 1
-_GENERIC = "cartgraph-matrix-model"
 
 
 def save_recommender(rec, path: Path) -> None:
@@ -45,7 +44,7 @@ def save_recommender(rec, path: Path) -> None:
         sp.save_npz(tmp / "seen.npz", rec.seen_.tocsr(), compressed=False)
         if rec.item_vectors_ is not None:
             np.save(tmp / "item_vectors.npy", rec.item_vectors_)
-        model = _save_model(rec.model_, tmp / "model.pt") if rec.model_ is not None else None
+        model = _save_model(rec.model_, tmp) if rec.model_ is not None else None
         if rec.graph_ is not None:
             _save_graph(rec.graph_, tmp / "graph")
         parts = _save_parts(rec, tmp)
@@ -82,7 +81,7 @@ def load_recommender(cls, path: Path):
     rec.seen_ = sp.load_npz(path / "seen.npz").tocsr()
     vectors = path / "item_vectors.npy"
     rec.item_vectors_ = np.load(vectors) if vectors.exists() else None
-    rec.model_ = _load_model(manifest["model"], path / "model.pt") if manifest.get("model") else None
+    rec.model_ = _load_model(manifest["model"], path) if manifest.get("model") else None
     rec.graph_ = _load_graph(path / "graph") if (path / "graph").is_dir() else None
     rec.stages_, rec.dataset_name_, rec._csc = manifest["stages"], manifest["dataset"], None
     rec.complements_ = rec.bundler_ = None
@@ -102,30 +101,44 @@ def _resolve_class(name: str) -> type:
     return getattr(importlib.import_module(module), qualname)
 
 
-def _save_model(model: Any, file: Path) -> dict[str, Any]:
-    """The model's own ``save`` when it has one, else its settings + learned (``*_``) attributes."""
+def _save_model(model: Any, folder: Path) -> dict[str, Any]:
+    """The model's own ``save`` when it has one, else its settings + learned (``*_``) attributes
+    as a NumPy archive (no pickle, no torch import: loading stays fast)."""
     if hasattr(type(model), "load") and hasattr(model, "save"):
-        model.save(file)
-        return {"class": _class_name(model), "own_format": True}
-    from cartgraph.gnn.state_file import save_state
-
+        model.save(folder / "model.pt")
+        return {"class": _class_name(model), "own_format": True, "file": "model.pt"}
     attrs = vars(model)
     params = {k: v for k, v in attrs.items() if not k.endswith("_") and not k.startswith("_")}
-    learned = {k: v for k, v in attrs.items() if k.endswith("_")}
-    save_state(file, _GENERIC, 1, {"params": params, "learned": learned})
-    return {"class": _class_name(model), "own_format": False}
+    arrays, scalars = {}, {}
+    for key, value in ((k, v) for k, v in attrs.items() if k.endswith("_")):
+        if sp.issparse(value):
+            csr = value.tocsr()
+            arrays.update({f"{key}.data": csr.data, f"{key}.indices": csr.indices, f"{key}.indptr": csr.indptr,
+                           f"{key}.shape": np.asarray(csr.shape)})
+        elif isinstance(value, np.ndarray):
+            arrays[key] = value
+        else:
+            scalars[key] = value
+    with open(folder / "model.npz", "wb") as fh:
+        np.savez(fh, **arrays)
+    return {"class": _class_name(model), "own_format": False, "file": "model.npz", "params": params,
+            "scalars": scalars}
 
 
-def _load_model(info: dict[str, Any], file: Path) -> Any:
-    cls = _resolve_class(info["class"])
+def _load_model(info: dict[str, Any], folder: Path) -> Any:
+    cls, file = _resolve_class(info["class"]), folder / info["file"]
     if info["own_format"]:
         return cls.load(file)
-    from cartgraph.gnn.state_file import load_state
-
-    state = load_state(file, _GENERIC, 1)
-    model = cls(**state["params"])
-    for key, value in state["learned"].items():
+    model = cls(**info["params"])
+    for key, value in info["scalars"].items():
         setattr(model, key, value)
+    with np.load(file, allow_pickle=False) as archive:
+        for key in {k.split(".")[0] for k in archive.files}:
+            if f"{key}.indptr" in archive.files:
+                parts = [archive[f"{key}.{p}"] for p in ("data", "indices", "indptr")]
+                setattr(model, key, sp.csr_matrix(tuple(parts), shape=tuple(archive[f"{key}.shape"])))
+            else:
+                setattr(model, key, archive[key])
     return model
 
 

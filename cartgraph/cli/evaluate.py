@@ -35,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--ease-lambda", type=float, default=None, help="EASE regularisation (default: tuned on validation)")
     p.add_argument("--epochs", type=int, default=100, help="LightGCN: maximum epochs (early stopping on validation)")
     p.add_argument("--seed", type=int, default=0, help="seed of learned models")
+    p.add_argument("--plot", default=None, metavar="FILE.png", help="also draw the metrics as a bar chart into this PNG")
     add_json_flag(p)
     p.set_defaults(handler=_run)
 
@@ -103,13 +104,23 @@ def run_evaluation(dataset_name: str, path, model_name: str, mode: str = "new", 
 
 
 def _run(args) -> int:
+    from cartgraph.cli._plots import check_png
+
+    check_png(args.plot)
     ks = tuple(args.k) if args.k else (20,)
     result = run_evaluation(args.dataset, args.path, args.model, args.mode, args.stage, ks, args.ease_lambda,
                             args.epochs, args.seed)
+    if args.plot:
+        from cartgraph.cli._plots import plot_metrics
+
+        plot_metrics(result["metrics"], f"{result['model']} on {result['split']}", args.plot)
+        result["plot"] = args.plot
     if args.json:
         emit_json(result)
         return 0
     rows = [(name, value) for name, value in result["metrics"].items()]
     print_table(rows, ["metric", "value"],
                 title=f"{result['model']} on {result['dataset']} ({result['split']}, mode {result['mode']}, {result['stage']})")
+    if args.plot:
+        print(f"drawn to {args.plot}")
     return 0
