@@ -1,5 +1,13 @@
-"""Graph neural networks over the knowledge graph (LightGCN, ...), one seeded BPR trainer."""
+"""Graph neural networks over the knowledge graph, one seeded BPR trainer.
+
+- :class:`LightGCN`: collaborative filtering on the user–item graph.
+- :class:`TextHeteroGNN`: heterogeneous GNN over users, items (text vectors) and
+  categories; serves cold-start items.
+- :class:`ComplementModel`: directed item → item complementarity (COMPLEMENTS edges).
+"""
+from cartgraph.gnn.complements import ComplementModel
+from cartgraph.gnn.hetero import TextHeteroGNN
 from cartgraph.gnn.lightgcn import LightGCN
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
-__all__ = ["LightGCN", "TrainConfig", "TrainHistory", "train_bpr"]
+__all__ = ["ComplementModel", "LightGCN", "TextHeteroGNN", "TrainConfig", "TrainHistory", "train_bpr"]

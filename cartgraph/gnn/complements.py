@@ -1,0 +1,222 @@
+"""Learned COMPLEMENTS edges: a directed item → item complementarity model.
+
+Trained on items bought together (baskets) and explicit bundles, with negatives that
+separate complements from substitutes (look-alikes of the anchor in its own leaf
+category that were never bought with it); see
+:class:`~cartgraph.gnn.complement_net.ComplementNet` for the math and
+:mod:`~cartgraph.gnn.complement_pairs` for the training pairs. Uses the shared seeded
+BPR trainer; items without any training pair get scores from their text.
+
+Example::
+
+    model = ComplementModel(epochs=30).fit(dataset, item_vectors=vectors)
+    idx, scores = model.complements([3, 17], k=10)       # (2, 10) each
+    edges = model.top_edges(10)                           # src, dst (item ids), score
+    model.write(store, m=10)                              # COMPLEMENTS, model=model.name
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from numpy.typing import ArrayLike
+
+from cartgraph.dataset import Dataset
+from cartgraph.errors import ConfigError, NotFittedError
+from cartgraph.evaluation.topk import topk
+from cartgraph.gnn.complement_metrics import group_precision
+from cartgraph.gnn.complement_net import ComplementNet
+from cartgraph.gnn.complement_pairs import co_occurrence, group_matrix, leaf_categories, look_alikes, positive_pairs
+from cartgraph.gnn.item_features import text_features
+from cartgraph.gnn.state_file import load_state, save_state
+from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
+
+__all__ = ["ComplementModel"]
+
+_FORMAT = "cartgraph-complements"
+
+
+class ComplementModel:
+    """Directed complementarity scorer ``s(a → b)`` over a catalogue.
+
+    Args:
+        embedding_dim: ``d`` (default 64).
+        per_item: positive partners kept per anchor, most frequent first (default 50).
+        min_count: a pair needs at least this co-occurrence (default 1).
+        bundle_weight: weight of one shared bundle relative to one shared basket (default 2).
+        hard_fraction: share of negatives drawn among the anchor's look-alikes (default 0.3).
+        look_alike_k, look_alike_cosine: look-alike candidates: this many text neighbours
+            with at least this cosine, same leaf category when categories exist.
+        item_ids: add id embeddings for items with training pairs (default True).
+        name: the ``model`` property of written COMPLEMENTS edges.
+        epochs, batch_size, lr, weight_decay, eval_every, patience, seed, checkpoint,
+            progress, tensorboard: see :class:`~cartgraph.gnn.trainer.TrainConfig`.
+        device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
+    """
+
+    def __init__(self, embedding_dim: int = 64, *, per_item: int = 50, min_count: float = 1.0,
+                 bundle_weight: float = 2.0, hard_fraction: float = 0.3, look_alike_k: int = 20,
+                 look_alike_cosine: float = 0.8, item_ids: bool = True, name: str = "complement-gnn",
+                 epochs: int = 30, batch_size: int = 8192, lr: float = 5e-3, weight_decay: float = 1e-4,
+                 eval_every: int = 2, patience: int = 3, seed: int = 0, checkpoint: str | None = None,
+                 progress: bool = True, tensorboard: str | None = None, device: str | None = None) -> None:
+        _check(embedding_dim, per_item, min_count, bundle_weight, hard_fraction, look_alike_k, name, epochs,
+               batch_size, lr)
+        self.embedding_dim, self.per_item, self.min_count = embedding_dim, per_item, min_count
+        self.bundle_weight, self.hard_fraction = bundle_weight, hard_fraction
+        self.look_alike_k, self.look_alike_cosine = look_alike_k, look_alike_cosine
+        self.item_ids, self.name, self.device = item_ids, name, device
+        self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                                  eval_every=eval_every, patience=patience, seed=seed, checkpoint=checkpoint,
+                                  progress=progress, tensorboard=tensorboard)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, dataset: Dataset, *, item_vectors: np.ndarray | None = None, valid: pd.DataFrame | None = None,
+            exclude_bundles: ArrayLike | None = None) -> "ComplementModel":
+        """Learn from ``dataset``'s baskets and bundles.
+
+        Args:
+            item_vectors: ``(n_items, dim)`` text vectors in item-index order
+                (default: encode the items, cached).
+            valid: held-out groups, columns ``group_id`` and ``item_id`` (e.g. baskets
+                of a later period); precision@10 on them drives early stopping.
+            exclude_bundles: bundle ids not to learn from (e.g. held-out test bundles).
+        """
+        device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        vectors = text_features(dataset, item_vectors)
+        counts = co_occurrence(dataset, bundle_weight=self.bundle_weight,
+                               exclude_bundles=None if exclude_bundles is None else np.asarray(exclude_bundles))
+        src, dst = positive_pairs(counts, self.per_item, self.min_count)
+        if not len(src):
+            raise ConfigError(f"{dataset.name}: no item pair shares a basket or bundle "
+                              f"(min_count={self.min_count}); nothing to learn complements from")
+        alike = look_alikes(vectors, leaf_categories(dataset), self.look_alike_k, self.look_alike_cosine)
+        s, d = (torch.as_tensor(a, device=device) for a in (src, dst))
+        self.module_ = ComplementNet(torch.as_tensor(vectors, device=device), s, d, alike, self.embedding_dim,
+                                     self.item_ids, self.hard_fraction, self.config.seed)
+        self.item_ids_ = np.asarray(dataset.item_vocab.ids, dtype=object)
+        self.n_pairs_ = len(src)
+        validate = None
+        if valid is not None:
+            groups = group_matrix(_check_groups(valid), dataset, "group_id")
+
+            def validate() -> float:
+                self._cache_factors()
+                return group_precision(self.complements(np.arange(dataset.n_items), k=10)[0], groups)
+
+        self.history_: TrainHistory = train_bpr(self.module_, s, d, dataset.n_items, self.config, validate)
+        self._cache_factors()
+        return self
+
+    def _cache_factors(self) -> None:
+        with torch.no_grad():
+            s, t, b = self.module_.encode()
+        self.src_factors_, self.dst_factors_ = s.float().cpu().numpy(), t.float().cpu().numpy()
+        self.dst_bias_ = b.float().cpu().numpy()
+
+    # ------------------------------------------------------------------ serving
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "src_factors_"):
+            raise NotFittedError("ComplementModel is not fitted yet; call fit(dataset) first")
+
+    def score(self, src: ArrayLike, dst: ArrayLike) -> np.ndarray:
+        """``s(src[k] → dst[k])`` for index arrays of equal shape ``(n,)``, float32."""
+        self._check_fitted()
+        a, b = self._indices(src, "src"), self._indices(dst, "dst")
+        if a.shape != b.shape:
+            raise ConfigError(f"src and dst must have the same shape, got {a.shape} and {b.shape}")
+        return (np.einsum("ij,ij->i", self.src_factors_[a], self.dst_factors_[b]) + self.dst_bias_[b]).astype(np.float32)
+
+    def complements(self, items: ArrayLike, k: int = 10, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best complements of each item index, best first (the item itself excluded).
+
+        Shapes: ``items (b,)`` → ``(b, k)`` int64 indices and float32 scores; a scalar
+        gives ``(k,)``. Ties go to the lower item index.
+        """
+        self._check_fitted()
+        scalar = np.ndim(items) == 0
+        a = np.atleast_1d(self._indices(items, "items"))
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        k = min(int(k), max(len(self.item_ids_) - 1, 1))
+        idx, vals = np.empty((len(a), k), np.int64), np.empty((len(a), k), np.float32)
+        for start in range(0, len(a), batch_size):
+            rows = a[start:start + batch_size]
+            s = self.src_factors_[rows] @ self.dst_factors_.T + self.dst_bias_
+            s[np.arange(len(rows)), rows] = -np.inf
+            idx[start:start + len(rows)], vals[start:start + len(rows)] = topk(s, k)
+        return (idx[0], vals[0]) if scalar else (idx, vals)
+
+    def top_edges(self, m: int = 10) -> pd.DataFrame:
+        """The ``m`` best COMPLEMENTS edges of every item: columns ``src``, ``dst``
+        (external item ids), ``score``, and ``src_index``, ``dst_index``; best first per item."""
+        idx, vals = self.complements(np.arange(len(self.item_ids_)), k=m)
+        src = np.repeat(np.arange(len(idx)), idx.shape[1])
+        return pd.DataFrame({"src": self.item_ids_[src], "dst": self.item_ids_[idx.ravel()],
+                             "score": vals.ravel().astype(np.float64), "src_index": src, "dst_index": idx.ravel()})
+
+    def write(self, store, m: int = 10, *, batch_size: int = 5000) -> int:
+        """Upsert the top-``m`` COMPLEMENTS edges per item into ``store`` (a
+        :class:`~cartgraph.graph.GraphStore` holding these items) with ``model=self.name``;
+        returns the number of edges written."""
+        edges = self.top_edges(m)
+        return store.upsert_complements(edges[["src", "dst", "score"]], model=self.name, batch_size=batch_size)
+
+    def _indices(self, values: ArrayLike, arg: str) -> np.ndarray:
+        v = np.asarray(values)
+        n = len(self.item_ids_)
+        if v.size and (not np.issubdtype(v.dtype, np.integer) or v.min() < 0 or v.max() >= n):
+            raise ConfigError(f"{arg} must be item indices in 0..{n - 1}, got {values!r}")
+        return v.astype(np.int64)
+
+    # ------------------------------------------------------------------ persistence
+    def _settings(self) -> dict:
+        return {"embedding_dim": self.embedding_dim, "per_item": self.per_item, "min_count": self.min_count,
+                "bundle_weight": self.bundle_weight, "hard_fraction": self.hard_fraction,
+                "look_alike_k": self.look_alike_k, "look_alike_cosine": self.look_alike_cosine,
+                "item_ids": self.item_ids, "name": self.name, "config": dataclasses.asdict(self.config)}
+
+    def save(self, path: str | Path) -> None:
+        """Write settings, item ids and learned factors to one file (atomic)."""
+        self._check_fitted()
+        save_state(path, _FORMAT, 1, {"settings": self._settings(), "item_ids": list(self.item_ids_),
+                                      "src_factors": self.src_factors_, "dst_factors": self.dst_factors_,
+                                      "dst_bias": self.dst_bias_})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ComplementModel":
+        """Read a file written by :meth:`save` (serving only)."""
+        state = load_state(path, _FORMAT, 1)
+        s = dict(state["settings"])
+        cfg = s.pop("config")
+        accepted = inspect.signature(cls).parameters
+        model = cls(**s, **{k: v for k, v in cfg.items() if k in accepted})
+        model.item_ids_ = np.asarray(state["item_ids"], dtype=object)
+        model.src_factors_, model.dst_factors_ = state["src_factors"], state["dst_factors"]
+        model.dst_bias_ = state["dst_bias"]
+        return model
+
+
+def _check_groups(valid: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(valid, pd.DataFrame) or not {"group_id", "item_id"} <= set(valid.columns):
+        found = list(valid.columns) if isinstance(valid, pd.DataFrame) else type(valid).__name__
+        raise ConfigError(f"valid must be a DataFrame with columns group_id, item_id; found {found}")
+    return valid
+
+
+def _check(dim, per_item, min_count, bundle_weight, hard_fraction, look_alike_k, name, epochs, batch_size, lr) -> None:
+    if dim < 1 or per_item < 1 or epochs < 1 or batch_size < 1:
+        raise ConfigError(f"embedding_dim, per_item, epochs and batch_size must be >= 1, got "
+                          f"{dim}, {per_item}, {epochs}, {batch_size}")
+    if not min_count > 0 or bundle_weight < 0 or look_alike_k < 0 or not lr > 0:
+        raise ConfigError(f"min_count and lr must be > 0, bundle_weight and look_alike_k >= 0; got "
+                          f"{min_count}, {lr}, {bundle_weight}, {look_alike_k}")
+    if not 0.0 <= hard_fraction <= 1.0:
+        raise ConfigError(f"hard_fraction must be in [0, 1], got {hard_fraction}")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"name must be a non-empty string, got {name!r}")

@@ -1,0 +1,104 @@
+"""The trainable part of :class:`~cartgraph.gnn.hetero.TextHeteroGNN`.
+
+Inputs (layer 0): users have id embeddings ``U ∈ R^{U×d}``; an item is
+``W·t_i + m_i·v_i`` — a learned projection of its text vector ``t_i`` plus an id
+embedding ``v_i`` that is masked (``m_i = 0``) for items without training
+interactions, so a cold-start item is represented by its text (and its categories)
+alone, exactly as at serving time; categories have id embeddings.
+
+Layers: ``L`` PyG ``HeteroConv`` layers (``SAGEConv`` with mean aggregation, run as
+one sparse product per edge type by :class:`~cartgraph.gnn.mean_sage.MeanSAGEConv`, or
+``GATConv`` without self loops, as bipartite GAT needs) over user→item, item→user,
+item→category and category→item edges, summed per destination type. The final
+embedding is the mean of the layer outputs ``x⁰..x^L`` (LightGCN's layer combination);
+``score(u, i) = ⟨x_u, x_i⟩``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch_geometric.nn import GATConv, HeteroConv
+
+from cartgraph.gnn.hetero_graph import HeteroGraph
+from cartgraph.gnn.mean_sage import MeanSAGEConv, mean_adjacency
+
+__all__ = ["HeteroNet", "CONVS"]
+
+CONVS = ("sage", "gat")
+
+
+def _conv(kind: str, dim: int, heads: int) -> torch.nn.Module:
+    if kind == "sage":
+        return MeanSAGEConv((dim, dim), dim)
+    return GATConv((dim, dim), dim // heads, heads=heads, add_self_loops=False)
+
+
+class HeteroNet(torch.nn.Module):
+    """Heterogeneous message passing over users, items and categories.
+
+    Args:
+        graph: the fixed graph (edges on the model's device).
+        text: item text vectors, shape ``(I, D)``.
+        dim: embedding size ``d``; layers: ``L``; conv: ``"sage"`` or ``"gat"``;
+        heads: GAT heads (``dim`` divisible by it); item_ids: add item id embeddings;
+        dropout: on layer inputs during training; seed: initialisation.
+    """
+
+    def __init__(self, graph: HeteroGraph, text: torch.Tensor, dim: int, layers: int, conv: str,
+                 heads: int, item_ids: bool, dropout: float, seed: int) -> None:
+        super().__init__()
+        device = text.device
+        self.graph, self.text, self.dropout = graph, text, dropout
+        n = graph.num_nodes
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.user = torch.nn.Parameter(torch.randn(n["user"], dim) * 0.1)
+            self.item = torch.nn.Parameter(torch.randn(n["item"], dim) * 0.1) if item_ids else None
+            self.category = torch.nn.Parameter(torch.randn(n["category"], dim) * 0.1) if n["category"] else None
+            self.proj = torch.nn.Linear(text.shape[1], dim)
+            self.convs = torch.nn.ModuleList(
+                HeteroConv({et: _conv(conv, dim, heads) for et in graph.edge_index}, aggr="sum")
+                for _ in range(layers))
+        self.to(device)
+        self.edges = graph.edge_index if conv == "gat" else {
+            (s, r, d): mean_adjacency(e, n[s], n[d]) for (s, r, d), e in graph.edge_index.items()}
+        self.register_buffer("warm", torch.as_tensor(graph.item_degree > 0, device=device).float()[:, None])
+        self.warm_items = torch.as_tensor((graph.item_degree > 0).nonzero()[0], device=device)
+
+    def ego(self) -> dict[str, torch.Tensor]:
+        """Layer-0 features per node type, shapes ``(n_type, d)``."""
+        item = self.proj(self.text)
+        if self.item is not None:
+            item = item + self.item * self.warm
+        x = {"user": self.user, "item": item}
+        if self.category is not None:
+            x["category"] = self.category
+        return x
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final ``(users (U, d), items (I, d))``."""
+        x = self.ego()
+        total = dict(x)
+        for conv in self.convs:
+            if self.training and self.dropout > 0:
+                x = {k: F.dropout(v, self.dropout) for k, v in x.items()}
+            x = conv(x, self.edges)
+            total = {k: total[k] + x[k] for k in total}
+        scale = 1.0 / (len(self.convs) + 1)
+        return total["user"] * scale, total["item"] * scale
+
+    def bpr_terms(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor):
+        """Scores of ``(u, pos)`` and ``(u, neg)``, shape ``(b,)`` each, and the L2 term on
+        the batch's layer-0 id embeddings (see :class:`~cartgraph.gnn.trainer.BPRModel`).
+
+        ``pos`` and ``neg`` index :attr:`warm_items` (items with training interactions):
+        an item nobody has bought yet is never a negative, so it is not pushed down for
+        being new; its score comes from its text and categories alone.
+        """
+        pos, neg = self.warm_items[pos], self.warm_items[neg]
+        eu, ei = self()
+        u, i, j = eu[users], ei[pos], ei[neg]
+        l2 = self.user[users].pow(2).sum()
+        if self.item is not None:
+            l2 = l2 + (self.item[pos].pow(2) * self.warm[pos]).sum() + (self.item[neg].pow(2) * self.warm[neg]).sum()
+        return (u * i).sum(-1), (u * j).sum(-1), 0.5 * l2

@@ -1,0 +1,182 @@
+"""ComplementModel: planted complements and substitutes, cold items, determinism, stores, save/load."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cartgraph.dataset import Dataset
+from cartgraph.errors import ConfigError, NotFittedError
+from cartgraph.gnn import ComplementModel
+from cartgraph.gnn.complement_metrics import group_precision, substitute_rate
+from cartgraph.gnn.complement_pairs import co_occurrence, group_matrix, leaf_categories, look_alikes, positive_pairs
+from cartgraph.graph import MemoryStore, build
+
+KITS = 6
+
+
+def planted_shop() -> tuple[Dataset, np.ndarray]:
+    """Per kit k: a phone ``p{k}``, its look-alike ``q{k}`` (same leaf category, almost the
+    same text, never bought with ``p{k}``), two accessories ``a{k}``/``b{k}`` bought with
+    either phone, and ``n{k}``, a new accessory like ``a{k}`` that nobody has bought yet.
+    A bundle ``p{k} + a{k} + b{k}`` per kit adds explicit bundles."""
+    rng = np.random.default_rng(0)
+    rows, ids, cats, vecs = [], [], [], []
+    for k in range(KITS):
+        for role, cat in (("p", "Phones"), ("q", "Phones"), ("a", "Cases"), ("b", "Chargers"), ("n", "Cases")):
+            ids.append(f"{role}{k}")
+            cats.append(["Electronics", cat])
+            v = np.zeros(KITS + 3, np.float32)
+            v[k] = 1.0
+            v[KITS + {"p": 0, "q": 0, "a": 1, "n": 1, "b": 2}[role]] = 1.0
+            vecs.append(v)
+    basket = 0
+    for k in range(KITS):
+        for phone in ("p", "q"):
+            for acc in ("a", "b", "a", "b"):
+                rows += [(f"o{basket}", f"{phone}{k}"), (f"o{basket}", f"{acc}{k}")]
+                basket += 1
+    events = pd.DataFrame(rows, columns=["basket_id", "item_id"]).assign(kind="purchase", user_id=None)
+    items = pd.DataFrame({"item_id": ids, "title": ids, "category_path": cats})
+    bundles = pd.DataFrame({"bundle_id": [f"kit{k}" for k in range(KITS)],
+                            "item_ids": [[f"p{k}", f"a{k}", f"b{k}"] for k in range(KITS)]})
+    ds = Dataset(items, events=events, bundles=bundles, name="planted").validate()
+    vectors = np.stack(vecs) + rng.normal(scale=0.02, size=(len(ids), KITS + 3)).astype(np.float32)
+    return ds, vectors[np.argsort(ds.item_vocab.indices(ids))]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return planted_shop()
+
+
+def fit(shop, seed: int = 0, **kw) -> ComplementModel:
+    ds, vectors = shop
+    options = dict(embedding_dim=16, epochs=100, batch_size=256, lr=0.01, hard_fraction=0.5, look_alike_k=3,
+                   look_alike_cosine=0.9, seed=seed, progress=False, device="cpu")
+    return ComplementModel(**{**options, **kw}).fit(ds, item_vectors=vectors)
+
+
+@pytest.fixture(scope="module")
+def model(shop):
+    return fit(shop)
+
+
+def idx(ds: Dataset, *ids: str) -> np.ndarray:
+    return ds.item_vocab.indices(list(ids))
+
+
+def test_learns_planted_complements_not_substitutes(shop, model):
+    ds, _ = shop
+    for k in range(KITS):
+        p, q, a, b = idx(ds, f"p{k}", f"q{k}", f"a{k}", f"b{k}")
+        top, _ = model.complements(p, k=2)
+        assert set(top) == {a, b}, k
+        assert model.score([p], [q])[0] < min(model.score([p, p], [a, b]))  # substitute below complements
+        top_a, _ = model.complements(a, k=2)
+        assert set(top_a) == {p, q}, k  # directed: the case's best partners are the phones
+
+
+def test_cold_item_gets_complements_from_its_text(shop, model):
+    ds, _ = shop
+    hits = 0
+    for k in range(KITS):
+        n, p, q = idx(ds, f"n{k}", f"p{k}", f"q{k}")
+        top, _ = model.complements(n, k=2)
+        hits += set(top) == {p, q}
+    assert hits >= KITS - 1
+
+
+def test_same_seed_same_model_other_seed_differs(shop):
+    a, b, c = fit(shop, 0, epochs=3), fit(shop, 0, epochs=3), fit(shop, 1, epochs=3)
+    assert np.array_equal(a.src_factors_, b.src_factors_) and np.array_equal(a.dst_bias_, b.dst_bias_)
+    assert not np.allclose(a.src_factors_, c.src_factors_)
+
+
+def test_early_stopping_on_held_out_groups(shop):
+    ds, vectors = shop
+    valid = pd.DataFrame({"group_id": ["g0", "g0", "g1", "g1"], "item_id": ["p0", "a0", "b1", "q1"]})
+    m = ComplementModel(embedding_dim=8, epochs=6, eval_every=2, patience=5, progress=False,
+                        device="cpu").fit(ds, item_vectors=vectors, valid=valid)
+    assert [e for e, _ in m.history_.valid] == [1, 3, 5]
+    assert 0.0 <= m.history_.best_score <= 0.1  # one listed partner of 10 at most per anchor
+    with pytest.raises(ConfigError, match="group_id, item_id"):
+        ComplementModel(epochs=1, progress=False).fit(ds, item_vectors=vectors, valid=valid.rename(columns={"group_id": "b"}))
+
+
+def test_pairs_counts_and_look_alikes(shop):
+    ds, vectors = shop
+    c = co_occurrence(ds, bundle_weight=2.0)
+    p0, q0, a0, b0 = idx(ds, "p0", "q0", "a0", "b0")
+    assert c[p0, a0] == 2 + 2 and c[a0, b0] == 2 and c[p0, q0] == 0 and c[p0, p0] == 0
+    assert co_occurrence(ds, exclude_bundles=["kit0"])[a0, b0] == 0
+    src, dst = positive_pairs(c, per_item=1)
+    assert len(src) == ds.n_items - KITS  # every item but the never-bought ones has one partner
+    alike = look_alikes(vectors, leaf_categories(ds), k=3, min_cosine=0.9)
+    assert alike[p0, q0] == 1 and alike[p0, a0] == 0
+
+
+def test_metrics_on_known_lists():
+    groups = group_matrix(pd.DataFrame({"g": [0, 0, 1, 1, 1], "item_id": ["x", "y", "x", "z", "w"]}),
+                          Dataset(pd.DataFrame({"item_id": ["w", "x", "y", "z"]})), "g")
+    top = np.array([[1, 2], [2, 3], [1, 0], [0, 1]])  # items w, x, y, z
+    # group 0 {x,y}: x lists y (1/2), y lists x (1/2); group 1 {x,z,w}: x lists z (1/2),
+    # z lists w, x (2/2), w lists x (1/2)
+    assert group_precision(top, groups) == pytest.approx((0.5 + 0.5 + 0.5 + 1.0 + 0.5) / 5)
+    leaf = np.array([0, 0, 1, -1])
+    vec = np.array([[1, 0], [1, 0.01], [1, 0], [1, 0]], dtype=np.float32)
+    assert substitute_rate([0, 0, 3], [1, 2, 3], leaf, vec) == pytest.approx(1 / 3)
+
+
+def test_writes_top_edges_to_a_memory_store(shop, model):
+    ds, vectors = shop
+    store = MemoryStore()
+    store.write(build(ds, vectors, similar_k=0, co_purchase_min_count=1))
+    assert model.write(store, m=2) == 2 * ds.n_items
+    edges = model.top_edges(2)
+    got = store.neighbors("Item", "p0", "COMPLEMENTS").sort_values("score", ascending=False)
+    want = edges[edges["src"] == "p0"]
+    assert got["id"].tolist() == want["dst"].tolist()
+    assert np.allclose(got["score"], want["score"]) and set(got["model"]) == {"complement-gnn"}
+    assert store.counts()["COMPLEMENTS"] == 2 * ds.n_items
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"hard_fraction": 1.5}, "hard_fraction"),
+    ({"per_item": 0}, "per_item"),
+    ({"min_count": 0}, "min_count"),
+    ({"name": ""}, "name"),
+])
+def test_bad_settings_fail_clearly(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        ComplementModel(**kw)
+
+
+def test_bad_inputs_fail_clearly(shop, model):
+    ds, vectors = shop
+    with pytest.raises(NotFittedError):
+        ComplementModel().complements([0])
+    with pytest.raises(ConfigError, match="items must be item indices"):
+        model.complements([ds.n_items])
+    with pytest.raises(ConfigError, match="same shape"):
+        model.score([0, 1], [2])
+    lonely = ds.replace(events=ds.events.head(1), bundles=ds.bundles.head(0))
+    with pytest.raises(ConfigError, match="no item pair shares a basket"):
+        ComplementModel(progress=False).fit(lonely, item_vectors=vectors)
+
+
+def test_save_load_round_trip(tmp_path, shop, model):
+    model.save(tmp_path / "c.pt")
+    back = ComplementModel.load(tmp_path / "c.pt")
+    a, b = model.complements(np.arange(5), k=3), back.complements(np.arange(5), k=3)
+    assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1])
+    assert back.top_edges(2).equals(model.top_edges(2)) and back.name == model.name

@@ -1,0 +1,171 @@
+"""TextHeteroGNN: a planted checkerboard with cold-start items, determinism, errors, save/load."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cartgraph.dataset import Dataset
+from cartgraph.errors import ConfigError, NotFittedError
+from cartgraph.evaluation import evaluate, splits
+from cartgraph.gnn import TextHeteroGNN
+from cartgraph.gnn.hetero_graph import IN, hetero_graph
+
+GROUPS, USERS, ITEMS = 4, 6, 5  # per group: 6 users, 5 bought items, 1 never-bought item
+
+
+def checkerboard_shop() -> tuple[Dataset, np.ndarray, np.ndarray, np.ndarray]:
+    """Users of group g bought every item of group g but one (the answer); each group also
+    has a cold item nobody bought whose text and category match the group.
+
+    Returns ``(dataset, item_vectors, answer item index per user, cold item index per group)``.
+    """
+    rng = np.random.default_rng(0)
+    item_ids = [f"g{g}-i{i}" for g in range(GROUPS) for i in range(ITEMS + 1)]  # i == ITEMS: cold
+    items = pd.DataFrame({"item_id": item_ids, "title": item_ids,
+                          "category_path": [["Shop", f"Group {g}"] for g in range(GROUPS) for _ in range(ITEMS + 1)]})
+    rows = []
+    for g in range(GROUPS):
+        for k in range(USERS):
+            missing = k % ITEMS
+            rows += [(f"g{g}-u{k}", f"g{g}-i{i}") for i in range(ITEMS) if i != missing]
+    events = pd.DataFrame(rows, columns=["user_id", "item_id"]).assign(kind="purchase")
+    ds = Dataset(items, events=events, name="checkerboard").validate()
+    vocab = ds.item_vocab
+    vectors = np.zeros((ds.n_items, 8), np.float32)
+    for iid in item_ids:
+        g = int(iid[1])
+        vectors[vocab.index(iid), g] = 1.0
+    vectors += rng.normal(scale=0.05, size=vectors.shape).astype(np.float32)
+    users = ds.user_vocab
+    answer = np.empty(ds.n_users, np.int64)
+    for g in range(GROUPS):
+        for k in range(USERS):
+            answer[users.index(f"g{g}-u{k}")] = vocab.index(f"g{g}-i{k % ITEMS}")
+    cold = np.array([vocab.index(f"g{g}-i{ITEMS}") for g in range(GROUPS)])
+    return ds, vectors, answer, cold
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny graphs: one thread is fastest, and a 2-thread team stalls on a shared 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return checkerboard_shop()
+
+
+def fit(shop, seed: int = 0, **kw) -> TextHeteroGNN:
+    ds, vectors, _, _ = shop
+    options = dict(embedding_dim=16, num_layers=2, epochs=60, batch_size=128, lr=0.03, weight_decay=1e-5,
+                   seed=seed, progress=False, device="cpu")
+    return TextHeteroGNN(**{**options, **kw}).fit(ds, item_vectors=vectors)
+
+
+@pytest.fixture(scope="module")
+def model(shop):
+    return fit(shop)
+
+
+def test_learns_the_checkerboard_and_ranks_cold_items_next(shop, model):
+    ds, _, answer, cold = shop
+    users = np.arange(ds.n_users)
+    top, scores = model.recommend(users, k=2)
+    assert (top[:, 0] == answer).mean() == 1.0
+    group = np.array([int(uid[1]) for uid in ds.user_vocab.ids])
+    assert (top[:, 1] == cold[group]).mean() == 1.0  # the never-bought item of the user's own group
+    assert model.history_.loss[-1] < model.history_.loss[0] / 3
+    assert np.isfinite(scores).all()
+
+
+def test_cold_item_similar_items_are_its_group(shop, model):
+    ds, _, _, cold = shop
+    idx, _ = model.similar_items(cold, k=ITEMS)
+    for g, row in enumerate(idx):
+        assert {ds.item_vocab.ids[i][:2] for i in row} == {f"g{g}"}
+
+
+def test_same_seed_same_model_other_seed_differs(shop):
+    a, b, c = fit(shop, 0, epochs=4), fit(shop, 0, epochs=4), fit(shop, 1, epochs=4)
+    assert np.array_equal(a.item_factors_, b.item_factors_)
+    assert not np.allclose(a.item_factors_, c.item_factors_)
+
+
+def test_gat_layers_train_too(shop):
+    ds, _, answer, _ = shop
+    m = fit(shop, conv="gat", heads=2, epochs=60)
+    top, _ = m.recommend(np.arange(ds.n_users), k=1)
+    assert (top[:, 0] == answer).mean() >= 0.9
+
+
+def test_early_stopping_on_a_validation_split(shop):
+    ds, vectors, _, _ = shop
+    events = ds.events.assign(ts=pd.Timestamp("2011-01-01"), basket_id="b")
+    later = events.groupby("user_id").head(1).assign(ts=pd.Timestamp("2011-09-15"))
+    timed = ds.replace(events=pd.concat([events.drop(later.index), later], ignore_index=True))
+    valid = splits.online_retail(timed, "valid", "all")
+    m = TextHeteroGNN(embedding_dim=16, epochs=20, eval_every=2, patience=2, batch_size=32, lr=0.02,
+                      progress=False, device="cpu").fit(valid.train, valid=valid,
+                                                        item_vectors=vectors[_reorder(ds, valid.train)])
+    assert m.history_.valid and m.history_.best_epoch >= 0
+    assert evaluate(m, valid)["recall@20"] == pytest.approx(m.history_.best_score)
+
+
+def _reorder(ds: Dataset, other: Dataset) -> np.ndarray:
+    return ds.item_vocab.indices(other.item_vocab.ids)
+
+
+def test_graph_links_items_to_leaf_and_parent_categories(shop):
+    ds = shop[0]
+    g = hetero_graph(ds, ds.interactions())
+    assert g.num_nodes == {"user": GROUPS * USERS, "item": GROUPS * (ITEMS + 1), "category": GROUPS + 1}
+    assert g.edge_index[IN].shape[1] == 2 * ds.n_items  # leaf + "Shop"
+    assert (g.item_degree == 0).sum() == GROUPS
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"conv": "gcn"}, "conv must be one of"),
+    ({"embedding_dim": 10, "conv": "gat", "heads": 3}, "heads must be"),
+    ({"dropout": 1.0}, "dropout"),
+    ({"epochs": 0}, "epochs"),
+])
+def test_bad_settings_fail_clearly(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        TextHeteroGNN(**kw)
+
+
+def test_bad_inputs_fail_clearly(shop, model):
+    ds, vectors, _, _ = shop
+    with pytest.raises(ConfigError, match=r"item_vectors: expected shape \(24, dim\)"):
+        TextHeteroGNN(epochs=1, progress=False).fit(ds, item_vectors=vectors[:-1])
+    with pytest.raises(NotFittedError):
+        TextHeteroGNN().recommend([0])
+    with pytest.raises(ConfigError, match="user indices"):
+        model.recommend([ds.n_users])
+    with pytest.raises(ConfigError, match="items must be item indices"):
+        model.similar_items([ds.n_items])
+
+
+def test_save_load_round_trip(tmp_path, shop, model):
+    model.save(tmp_path / "gnn.pt")
+    back = TextHeteroGNN.load(tmp_path / "gnn.pt")
+    users = np.arange(shop[0].n_users)
+    a, b = model.recommend(users, k=4), back.recommend(users, k=4)
+    assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1])
+    assert back.conv == model.conv and back.config == model.config
+    with pytest.raises(ConfigError, match="expected a cartgraph-text-hetero-gnn"):
+        TextHeteroGNN.load(_lightgcn_file(tmp_path))
+
+
+def _lightgcn_file(tmp_path) -> str:
+    from cartgraph.gnn.state_file import save_state
+
+    path = str(tmp_path / "other.pt")
+    save_state(path, "cartgraph-lightgcn", 1, {})
+    return path
