@@ -169,3 +169,18 @@ def _lightgcn_file(tmp_path) -> str:
     path = str(tmp_path / "other.pt")
     save_state(path, "cartgraph-lightgcn", 1, {})
     return path
+
+
+def test_score_fusion_keeps_a_models_ranking_and_checks_inputs(shop, model):
+    from cartgraph.baselines import MostPopular
+    from cartgraph.gnn.score_fusion import ScoreFusion
+
+    ds = shop[0]
+    users = np.arange(ds.n_users)
+    alone, _ = model.recommend(users, k=3)
+    fused, _ = ScoreFusion([model, MostPopular().fit(ds)], [1.0, 0.0]).recommend(users, k=3)
+    assert np.array_equal(alone, fused)
+    pop_only, _ = ScoreFusion([model, MostPopular().fit(ds)], [0.0, 1.0]).recommend(users, k=3)
+    assert not np.array_equal(alone, pop_only)
+    with pytest.raises(ConfigError, match="equal length"):
+        ScoreFusion([model], [1.0, 2.0])
