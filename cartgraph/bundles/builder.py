@@ -96,12 +96,13 @@ class BundleBuilder:
         policy = LinearPolicy.from_dict(self.weights)
         self.history_: list[dict[str, float]] = []
         if self.rl is not None:
-            graph, train, valid = time_split(dataset, self.rl.graph_fraction, self.rl.valid_fraction,
+            graph, train, valid, pairs = time_split(dataset, self.rl.graph_fraction, self.rl.valid_fraction,
                                              self.rl.max_episodes, self.rl.max_size, seed, self.rl.sources)
             tables = self._tables(graph, item_vectors, complements)
             rel = _resolve(relevance, graph)
-            make = lambda e: self._request(tables, rel, e.user, e.anchors, Constraints(size=e.size))  # noqa: E731
-            policy, self.history_ = train_policy(make, train, valid, policy, self.rl, seed, progress)
+            owned = graph.interactions().tocsr()
+            make = lambda e: self._request(tables, rel, e.user, e.anchors, Constraints(size=e.size), owned)  # noqa: E731
+            policy, self.history_ = train_policy(make, train, valid, policy, self.rl, seed, progress, pairs)
             if self.curve_path is not None:
                 plot_curve(self.history_, self.curve_path, f"bundle walk RL: {dataset.name}")
         self.tables_ = self._tables(dataset, item_vectors, complements)
@@ -122,20 +123,24 @@ class BundleBuilder:
         return ItemTables.build(dataset, vectors, comp, **self.k)
 
     def _request(self, tables: ItemTables, relevance: Relevance, user: int | None, anchors: tuple[int, ...],
-                 constraints: Constraints) -> Request:
+                 constraints: Constraints, owned: sp.csr_matrix) -> Request:
         raw = np.asarray(tables.popularity if user is None else relevance.scores(user), dtype=np.float32)
         if raw.shape != (tables.n_items,):
             raise ConfigError(f"relevance.scores: expected shape ({tables.n_items},), found {raw.shape}")
         k = min(self.top_user, tables.n_items)
         top = np.argpartition(-raw, k - 1)[:k]
         top = top[np.lexsort((top, -raw[top]))]
-        return Request(tables, standardize(raw), top, constraints, tuple(int(a) for a in anchors))
+        profile = None
+        if user is not None and owned[user].nnz:
+            p = tables.vectors[owned[user].indices].sum(axis=0)
+            profile = p / max(float(np.linalg.norm(p)), 1e-9)
+        return Request(tables, standardize(raw), top, constraints, tuple(int(a) for a in anchors), profile)
 
     # ------------------------------------------------------------------ serving
     def request(self, user: int | None, anchors: Iterable[int], constraints: Constraints) -> Request:
         """A prepared walk request on indices (for baselines and evaluation on the same footing)."""
         self._check_fitted()
-        return self._request(self.tables_, self.relevance_, user, tuple(anchors), constraints)
+        return self._request(self.tables_, self.relevance_, user, tuple(anchors), constraints, self.owned_)
 
     def build(self, user: str | None = None, size: int | None = None, budget: float | None = None,
               anchor: str | Iterable[str] | None = None, n: int = 1, exclude: Iterable[str] = (),
@@ -187,7 +192,7 @@ class BundleBuilder:
         t = self.tables_
         if constraints.budget is not None and float(np.nansum(t.price[anchors])) > constraints.budget:
             raise ConfigError(f"budget {constraints.budget} is below the anchors' price {np.nansum(t.price[anchors]):.2f}")
-        req = self._request(t, self.relevance_, user, tuple(anchors), constraints)
+        req = self._request(t, self.relevance_, user, tuple(anchors), constraints, self.owned_)
         if temperature is not None:
             policy = LinearPolicy(self.policy_.weights, temperature)
             rng = np.random.default_rng(seed)
@@ -235,7 +240,7 @@ class BundleBuilder:
     def _replay(self, bundle: Bundle) -> list[Step]:
         items = list(bundle.indices)
         req = self._request(self.tables_, self.relevance_, bundle.user, tuple(items[:bundle.anchors]),
-                            Constraints(size=len(items)))
+                            Constraints(size=len(items)), self.owned_)
         steps = []
         for j in range(bundle.anchors, len(items)):
             cands, feats = frontier(req, items[:j])

@@ -13,6 +13,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
@@ -87,14 +88,15 @@ def to_episodes(sources: pd.DataFrame, max_size: int) -> list[Episode]:
 
 
 def time_split(dataset: Dataset, graph_fraction: float, valid_fraction: float, max_episodes: int,
-               max_size: int, seed: int, sources: str = "both") -> tuple[Dataset, list[Episode], list[Episode]]:
-    """``(graph_data, train_episodes, valid_episodes)`` from one training dataset.
+               max_size: int, seed: int, sources: str = "both") -> tuple[Dataset, list[Episode], list[Episode], sp.csr_matrix]:
+    """``(graph_data, train_episodes, valid_episodes, pairs)`` from one training dataset.
 
     The earliest ``graph_fraction`` of the episode sources (by time) give a cut time
     ``t``; ``graph_data`` keeps only events and bundle choices before ``t``; the later
     sources become episodes, the last ``valid_fraction`` of them validation. At most
     ``max_episodes`` training and ``max_episodes // 3`` validation episodes are kept
-    (a seeded sample).
+    (a seeded sample). ``pairs`` (boolean ``(n_items, n_items)``) marks items that
+    share any later bundle/basket: the "complements hit" of the reward.
     """
     if not (0 < graph_fraction < 1 and 0 < valid_fraction < 1):
         raise ConfigError(f"graph_fraction and valid_fraction must be in (0, 1), got {graph_fraction}, {valid_fraction}")
@@ -111,4 +113,7 @@ def time_split(dataset: Dataset, graph_fraction: float, valid_fraction: float, m
     valid_src = valid_src.iloc[np.sort(rng.permutation(len(valid_src))[:max(1, max_episodes // 3)])]
     ev, ub = dataset.events, dataset.user_bundles
     graph = dataset.replace(events=ev[ev["ts"] < cut], user_bundles=ub[ub["ts"] < cut])
-    return graph, to_episodes(train_src, max_size), to_episodes(valid_src, max_size)
+    from cartgraph.bundles.metrics import pair_matrix
+
+    pairs = pair_matrix([list(dict.fromkeys(x)) for x in later["items"]], dataset.n_items)
+    return graph, to_episodes(train_src, max_size), to_episodes(valid_src, max_size), pairs

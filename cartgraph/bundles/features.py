@@ -9,6 +9,9 @@ relevance           the user's standardised relevance score (z / 3, clipped)
 complement          max complement score from a chosen item to the candidate (/ scale)
 complement_mean     the same, averaged over all chosen items (complements the whole set)
 similarity          max text cosine to a chosen item
+anchor_similarity   text cosine to the bundle's first item (the anchor: the bundle's theme)
+user_similarity     text cosine to the user's profile (mean vector of their items); reaches
+                    items nobody bought yet, which collaborative relevance cannot score
 substitute          1 if some chosen item is in the same leaf category with cosine > 0.9
 same_leaf           1 if some chosen item shares the candidate's leaf category
 new_category        1 if the candidate's parent category is not among the chosen ones'
@@ -26,16 +29,16 @@ from cartgraph.bundles.tables import ItemTables
 
 __all__ = ["FEATURES", "SUBSTITUTE_COSINE", "action_features"]
 
-FEATURES = ("relevance", "complement", "complement_mean", "similarity", "substitute", "same_leaf",
-            "new_category", "price_fit", "popularity", "via_complements", "via_similar", "via_category",
-            "via_user")
+FEATURES = ("relevance", "complement", "complement_mean", "similarity", "anchor_similarity", "user_similarity",
+            "substitute", "same_leaf", "new_category", "price_fit", "popularity", "via_complements", "via_similar",
+            "via_category", "via_user")
 SUBSTITUTE_COSINE = 0.9
 """Same leaf category and text cosine above this: a substitute (EVALUATION.md)."""
 
 
 def action_features(tables: ItemTables, rel: np.ndarray, chosen: np.ndarray, cands: np.ndarray,
                     comp_max: np.ndarray, comp_sum: np.ndarray, via: np.ndarray,
-                    budget_left: float | None, slots_left: int) -> np.ndarray:
+                    budget_left: float | None, slots_left: int, profile: np.ndarray | None = None) -> np.ndarray:
     """Feature matrix ``(m, len(FEATURES))`` float32 for candidates ``cands`` ``(m,)``.
 
     Args:
@@ -44,6 +47,7 @@ def action_features(tables: ItemTables, rel: np.ndarray, chosen: np.ndarray, can
         comp_max, comp_sum: ``(m,)`` max and sum of complement scores from chosen items.
         via: ``(m, 4)`` edge-kind indicators (complements, similar, category, user).
         budget_left: money left under the budget, or None.  slots_left: items still to add.
+        profile: ``(dim,)`` the user's unit profile vector, or None (anonymous / no history).
     """
     m = len(cands)
     out = np.zeros((m, len(FEATURES)), np.float32)
@@ -56,16 +60,19 @@ def action_features(tables: ItemTables, rel: np.ndarray, chosen: np.ndarray, can
         leaf_c, leaf_s = tables.leaf[cands], tables.leaf[chosen]
         same = (leaf_c[:, None] == leaf_s[None, :]) & (leaf_c[:, None] >= 0)
         out[:, 3] = sim.max(axis=1)
-        out[:, 4] = (same & (sim > SUBSTITUTE_COSINE)).any(axis=1)
-        out[:, 5] = same.any(axis=1)
+        out[:, 4] = sim[:, 0]
+        out[:, 6] = (same & (sim > SUBSTITUTE_COSINE)).any(axis=1)
+        out[:, 7] = same.any(axis=1)
         par_c = tables.parent[cands]
-        out[:, 6] = (par_c >= 0) & ~np.isin(par_c, tables.parent[chosen])
+        out[:, 8] = (par_c >= 0) & ~np.isin(par_c, tables.parent[chosen])
     else:
-        out[:, 6] = tables.parent[cands] >= 0
+        out[:, 8] = tables.parent[cands] >= 0
+    if profile is not None:
+        out[:, 5] = tables.vectors[cands] @ profile
     if budget_left is not None and slots_left > 0 and budget_left > 0:
         ideal = budget_left / slots_left
         price = tables.price[cands]
-        out[:, 7] = np.where(np.isfinite(price), np.clip(1.0 - np.abs(price - ideal) / ideal, 0.0, 1.0), 0.0)
-    out[:, 8] = tables.popularity[cands]
-    out[:, 9:13] = via
+        out[:, 9] = np.where(np.isfinite(price), np.clip(1.0 - np.abs(price - ideal) / ideal, 0.0, 1.0), 0.0)
+    out[:, 10] = tables.popularity[cands]
+    out[:, 11:15] = via
     return out

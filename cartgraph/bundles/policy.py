@@ -17,6 +17,7 @@ from cartgraph.errors import ConfigError
 __all__ = ["LinearPolicy", "HAND_WEIGHTS"]
 
 HAND_WEIGHTS = {"relevance": 1.0, "complement": 1.0, "complement_mean": 0.5, "similarity": -0.5,
+                "anchor_similarity": 0.5, "user_similarity": 0.5,
                 "substitute": -1.0, "same_leaf": 0.0, "new_category": 0.3, "price_fit": 0.5,
                 "popularity": 0.2, "via_complements": 0.0, "via_similar": 0.0, "via_category": 0.0,
                 "via_user": 0.0}

@@ -3,12 +3,15 @@
 For each training episode (a real bundle or basket, anchor given) the policy samples
 ``rollouts`` bundles. Step ``t`` earns
 
-    r_t = hit_t / |target| + diversity_bonus · (1 − similarity_t) / (size − 1)
+    r_t = hit_t / |target| + complement_bonus · pairs_t / (size · (size − 1) / 2)
+          + diversity_bonus · (1 − similarity_t) / (size − 1)
           − substitute_penalty · substitute_t / (size − 1)
 
 (``hit``: the item is one of the episode's real items, i.e. a complement actually
-bought with the anchor; constraints are always met because the walk masks illegal
-actions). The gradient is ``Σ_t (G_t − b_t) ∇ log π(a_t)`` with ``G_t`` the return
+bought with the anchor; ``pairs_t``: how many items already in the bundle it shares
+some other bundle/basket of the episode period with, so the return is recall plus
+``complement_bonus`` × complement precision; constraints are always met because the
+walk masks illegal actions). The gradient is ``Σ_t (G_t − b_t) ∇ log π(a_t)`` with ``G_t`` the return
 to go and ``b_t`` the mean return of the *other* rollouts of the same episode at the
 same step (a baseline that needs no critic). Updates use Adam over mini-batches of
 episodes. After every epoch the greedy walk is scored on the validation episodes and
@@ -21,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from cartgraph.bundles.episodes import Episode
 from cartgraph.bundles.features import FEATURES
@@ -41,7 +45,7 @@ class RLConfig:
         epochs: passes over the training episodes (at most).  rollouts: samples per episode (≥ 2).
         lr: Adam step size.  batch: episodes per update.  temperature: sampling temperature.
         patience: epochs without a better validation reward before stopping.
-        diversity_bonus, substitute_penalty: reward shaping (see the module doc).
+        complement_bonus, diversity_bonus, substitute_penalty: reward shaping (see the module doc).
         graph_fraction, valid_fraction: the time cut of the training period.
         max_episodes: training episodes kept (validation: a third of it).
         max_size: episodes longer than this are walked to this size.
@@ -54,8 +58,9 @@ class RLConfig:
     batch: int = 32
     temperature: float = 0.5
     patience: int = 3
-    diversity_bonus: float = 0.02
-    substitute_penalty: float = 0.1
+    complement_bonus: float = 0.5
+    diversity_bonus: float = 0.0
+    substitute_penalty: float = 0.5
     graph_fraction: float = 0.6
     valid_fraction: float = 0.25
     max_episodes: int = 1200
@@ -70,34 +75,40 @@ class RLConfig:
             raise ConfigError(f"RLConfig: lr and temperature must be > 0, got {self.lr}, {self.temperature}")
 
 
-def episode_rewards(steps: Sequence[Step], target: frozenset[int], size: int, cfg: RLConfig) -> np.ndarray:
+def episode_rewards(steps: Sequence[Step], ep: Episode, cfg: RLConfig, pairs: sp.csr_matrix | None) -> np.ndarray:
     """Per-step rewards ``(len(steps),)`` of one walk against an episode's real items."""
-    slots = max(size - 1, 1)
+    slots, n_pairs = max(ep.size - 1, 1), max(ep.size * (ep.size - 1) / 2, 1)
+    chosen = list(ep.anchors)
     r = np.zeros(len(steps))
     for t, s in enumerate(steps):
         f = s.feats[s.action]
-        r[t] = (float(s.item in target) / max(len(target), 1) + cfg.diversity_bonus * (1.0 - f[_SIM]) / slots
+        r[t] = (float(s.item in ep.target) / max(len(ep.target), 1) + cfg.diversity_bonus * (1.0 - f[_SIM]) / slots
                 - cfg.substitute_penalty * f[_SUB] / slots)
+        if pairs is not None and cfg.complement_bonus:
+            row = pairs.indices[pairs.indptr[s.item]:pairs.indptr[s.item + 1]]
+            r[t] += cfg.complement_bonus * np.isin(chosen, row).sum() / n_pairs
+        chosen.append(s.item)
     return r
 
 
-def _greedy_reward(policy: LinearPolicy, requests: list[Request], episodes: list[Episode], cfg: RLConfig) -> tuple[float, float]:
+def _greedy_reward(policy: LinearPolicy, requests: list[Request], episodes: list[Episode], cfg: RLConfig,
+                   pairs: sp.csr_matrix | None) -> tuple[float, float]:
     """Mean shaped reward and mean recall of the greedy walk."""
     rew, rec = [], []
     for req, ep in zip(requests, episodes):
         _, steps = decode(req, policy)
-        rew.append(episode_rewards(steps, ep.target, ep.size, cfg).sum())
+        rew.append(episode_rewards(steps, ep, cfg, pairs).sum())
         rec.append(sum(s.item in ep.target for s in steps) / max(len(ep.target), 1))
     return float(np.mean(rew)), float(np.mean(rec))
 
 
 def _episode_gradient(policy: LinearPolicy, req: Request, ep: Episode, cfg: RLConfig,
-                      rng: np.random.Generator) -> tuple[np.ndarray, float]:
+                      rng: np.random.Generator, pairs: sp.csr_matrix | None) -> tuple[np.ndarray, float]:
     """REINFORCE gradient ``(F,)`` of one episode over ``rollouts`` samples, and its mean return."""
     runs = []
     for _ in range(cfg.rollouts):
         _, steps = decode(req, policy, rng)
-        rewards = episode_rewards(steps, ep.target, ep.size, cfg)
+        rewards = episode_rewards(steps, ep, cfg, pairs)
         runs.append((steps, np.cumsum(rewards[::-1])[::-1]))
     horizon = max(len(g) for _, g in runs)
     returns = np.zeros((cfg.rollouts, horizon))
@@ -112,14 +123,16 @@ def _episode_gradient(policy: LinearPolicy, req: Request, ep: Episode, cfg: RLCo
 
 
 def train_policy(make_request: Callable[[Episode], Request], train: list[Episode], valid: list[Episode],
-                 init: LinearPolicy, cfg: RLConfig, seed: int = 0,
-                 progress: bool = False) -> tuple[LinearPolicy, list[dict[str, float]]]:
+                 init: LinearPolicy, cfg: RLConfig, seed: int = 0, progress: bool = False,
+                 pairs: sp.csr_matrix | None = None) -> tuple[LinearPolicy, list[dict[str, float]]]:
     """Tune ``init``'s weights on ``train`` episodes, early-stopped on ``valid``.
 
     Args:
         make_request: episode → prepared walk request (built from pre-episode data only).
         train, valid: episodes from :func:`cartgraph.bundles.episodes.time_split`.
         init: starting weights (e.g. the hand-set ones).  seed: fixes the result.
+        pairs: boolean ``(n_items, n_items)`` "bought together in the episode period"
+            (the complement reward); None for none.
 
     Returns:
         the best policy (by validation reward) and the learning curve: one dict per
@@ -133,7 +146,7 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
     tr_req = [make_request(e) for e in train]
     va_req = [make_request(e) for e in valid]
     policy = LinearPolicy(init.weights, cfg.temperature)
-    best, (best_val, val_rec) = policy.weights.copy(), _greedy_reward(policy, va_req, valid, cfg)
+    best, (best_val, val_rec) = policy.weights.copy(), _greedy_reward(policy, va_req, valid, cfg, pairs)
     history = [{"epoch": 0, "train_reward": float("nan"), "valid_reward": best_val, "valid_recall": val_rec}]
     m, v, t, stale = np.zeros(len(FEATURES)), np.zeros(len(FEATURES)), 0, 0
     for epoch in tqdm(range(1, cfg.epochs + 1), desc="RL epochs", disable=not progress):
@@ -141,14 +154,14 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
         for lo in range(0, len(order), cfg.batch):
             grad = np.zeros(len(FEATURES))
             for i in order[lo:lo + cfg.batch]:
-                g, ret = _episode_gradient(policy, tr_req[i], train[i], cfg, rng)
+                g, ret = _episode_gradient(policy, tr_req[i], train[i], cfg, rng, pairs)
                 grad += g
                 got.append(ret)
             grad /= len(order[lo:lo + cfg.batch])
             t += 1  # Adam, ascending the expected reward
             m, v = 0.9 * m + 0.1 * grad, 0.999 * v + 0.001 * grad ** 2
             policy.weights += cfg.lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
-        val, rec = _greedy_reward(policy, va_req, valid, cfg)
+        val, rec = _greedy_reward(policy, va_req, valid, cfg, pairs)
         history.append({"epoch": epoch, "train_reward": float(np.mean(got)), "valid_reward": val, "valid_recall": rec})
         if val > best_val + 1e-9:
             best, best_val, stale = policy.weights.copy(), val, 0

@@ -33,6 +33,7 @@ class Request:
         tables: the catalogue's arrays.  rel: ``(n_items,)`` standardised relevance.
         user_top: ``(t,)`` the user's most relevant items (the walk's user edges).
         constraints: the rules.  anchors: items that start the bundle (the cart).
+        profile: ``(dim,)`` the user's unit text profile, or None.
     """
 
     tables: ItemTables
@@ -40,6 +41,7 @@ class Request:
     user_top: np.ndarray
     constraints: Constraints
     anchors: tuple[int, ...] = ()
+    profile: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -84,7 +86,8 @@ def frontier(req: Request, chosen: list[int]) -> tuple[np.ndarray, np.ndarray]:
     budget_left = None
     if c.budget is not None:
         budget_left = c.budget - (float(np.nansum(t.price[ch])) if len(ch) else 0.0)
-    feats = action_features(t, req.rel, ch, uniq, comp_max, comp_sum, via, budget_left, c.size - len(chosen))
+    feats = action_features(t, req.rel, ch, uniq, comp_max, comp_sum, via, budget_left, c.size - len(chosen),
+                            req.profile)
     return uniq, feats
 
 
