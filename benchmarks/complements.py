@@ -145,7 +145,7 @@ def bundlerec(root: Path, domain: str, args) -> dict:
 
 
 def model_options(args) -> dict:
-    return dict(embedding_dim=64, per_item=args.per_item, hard_fraction=args.hard_fraction, lr=args.lr,
+    return dict(embedding_dim=64, per_item=args.per_item, weight_by_count=args.weight_by_count, hard_fraction=args.hard_fraction, lr=args.lr,
                 batch_size=args.batch_size, progress=False, device=args.device)
 
 
@@ -160,6 +160,7 @@ def main() -> None:
     ap.add_argument("--per-item", type=int, default=50)
     ap.add_argument("--hard-fraction", type=float, default=0.3)
     ap.add_argument("--lr", type=float, default=5e-3)
+    ap.add_argument("--no-weight-by-count", dest="weight_by_count", action="store_false")
     ap.add_argument("--batch-size", type=int, default=8192)
     ap.add_argument("--domains", default="electronic,clothing")
     ap.add_argument("--threads", type=int, default=1)

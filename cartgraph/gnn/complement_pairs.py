@@ -60,18 +60,28 @@ def _pair_counts(groups: sp.csr_matrix) -> sp.csr_matrix:
     return (groups.T @ groups).tocsr()
 
 
-def positive_pairs(counts: sp.csr_matrix, per_item: int, min_count: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def positive_pairs(counts: sp.csr_matrix, per_item: int, min_count: float = 1.0, *,
+                   repeat_log2: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Directed pairs ``(src, dst)``: each row's ``per_item`` largest entries ``>= min_count``
-    (ties: lower item index), as int64 arrays sorted by ``(src, rank)``."""
+    (ties: lower item index), as int64 arrays sorted by ``(src, rank)``.
+
+    With ``repeat_log2`` a pair of count ``c`` is listed ``1 + floor(log2(c))`` times, so
+    a uniform pass over the list weighs frequent partners more (without letting the
+    most popular pairs swamp an epoch).
+    """
     coo = counts.tocoo()
     keep = coo.data >= min_count
     row, col, val = coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), coo.data[keep]
     order = np.lexsort((col, -val, row))
-    row, col = row[order], col[order]
+    row, col, val = row[order], col[order], val[order]
     starts = np.searchsorted(row, row, side="left")
     rank = np.arange(len(row)) - starts
     take = rank < per_item
-    return row[take], col[take]
+    row, col, val = row[take], col[take], val[take]
+    if not repeat_log2:
+        return row, col
+    times = 1 + np.floor(np.log2(np.maximum(val, 1.0))).astype(np.int64)
+    return np.repeat(row, times), np.repeat(col, times)
 
 
 def leaf_categories(dataset: Dataset) -> np.ndarray:

@@ -49,6 +49,8 @@ class ComplementModel:
         per_item: positive partners kept per anchor, most frequent first (default 50).
         min_count: a pair needs at least this co-occurrence (default 1).
         bundle_weight: weight of one shared bundle relative to one shared basket (default 2).
+        weight_by_count: list a pair ``1 + floor(log2(count))`` times in each epoch, so
+            frequent partners weigh more (default True).
         hard_fraction: share of negatives drawn among the anchor's look-alikes (default 0.3).
         look_alike_k, look_alike_cosine: look-alike candidates: this many text neighbours
             with at least this cosine, same leaf category when categories exist.
@@ -60,15 +62,16 @@ class ComplementModel:
     """
 
     def __init__(self, embedding_dim: int = 64, *, per_item: int = 50, min_count: float = 1.0,
-                 bundle_weight: float = 2.0, hard_fraction: float = 0.3, look_alike_k: int = 20,
-                 look_alike_cosine: float = 0.8, item_ids: bool = True, name: str = "complement-gnn",
+                 bundle_weight: float = 2.0, weight_by_count: bool = True, hard_fraction: float = 0.3,
+                 look_alike_k: int = 20, look_alike_cosine: float = 0.8, item_ids: bool = True,
+                 name: str = "complement-gnn",
                  epochs: int = 30, batch_size: int = 8192, lr: float = 5e-3, weight_decay: float = 1e-4,
                  eval_every: int = 2, patience: int = 3, seed: int = 0, checkpoint: str | None = None,
                  progress: bool = True, tensorboard: str | None = None, device: str | None = None) -> None:
         _check(embedding_dim, per_item, min_count, bundle_weight, hard_fraction, look_alike_k, name, epochs,
                batch_size, lr)
         self.embedding_dim, self.per_item, self.min_count = embedding_dim, per_item, min_count
-        self.bundle_weight, self.hard_fraction = bundle_weight, hard_fraction
+        self.bundle_weight, self.hard_fraction, self.weight_by_count = bundle_weight, hard_fraction, weight_by_count
         self.look_alike_k, self.look_alike_cosine = look_alike_k, look_alike_cosine
         self.item_ids, self.name, self.device = item_ids, name, device
         self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
@@ -91,7 +94,7 @@ class ComplementModel:
         vectors = text_features(dataset, item_vectors)
         counts = co_occurrence(dataset, bundle_weight=self.bundle_weight,
                                exclude_bundles=None if exclude_bundles is None else np.asarray(exclude_bundles))
-        src, dst = positive_pairs(counts, self.per_item, self.min_count)
+        src, dst = positive_pairs(counts, self.per_item, self.min_count, repeat_log2=self.weight_by_count)
         if not len(src):
             raise ConfigError(f"{dataset.name}: no item pair shares a basket or bundle "
                               f"(min_count={self.min_count}); nothing to learn complements from")
@@ -100,7 +103,7 @@ class ComplementModel:
         self.module_ = ComplementNet(torch.as_tensor(vectors, device=device), s, d, alike, self.embedding_dim,
                                      self.item_ids, self.hard_fraction, self.config.seed)
         self.item_ids_ = np.asarray(dataset.item_vocab.ids, dtype=object)
-        self.n_pairs_ = len(src)
+        self.n_pairs_ = len(src)  # with repeats
         validate = None
         if valid is not None:
             groups = group_matrix(_check_groups(valid), dataset, "group_id")
@@ -177,7 +180,8 @@ class ComplementModel:
     # ------------------------------------------------------------------ persistence
     def _settings(self) -> dict:
         return {"embedding_dim": self.embedding_dim, "per_item": self.per_item, "min_count": self.min_count,
-                "bundle_weight": self.bundle_weight, "hard_fraction": self.hard_fraction,
+                "bundle_weight": self.bundle_weight, "weight_by_count": self.weight_by_count,
+                "hard_fraction": self.hard_fraction,
                 "look_alike_k": self.look_alike_k, "look_alike_cosine": self.look_alike_cosine,
                 "item_ids": self.item_ids, "name": self.name, "config": dataclasses.asdict(self.config)}
 
