@@ -122,13 +122,20 @@ class BundlesConfig:
     Args:
         enabled: fit a bundle policy.
         size: default bundle size of :meth:`Recommender.bundle`.
+        rl_epochs: RL tuning epochs of the walk policy (0: keep the hand-set weights); small by
+            default because each epoch walks every episode several times (minutes on Online Retail).
+        max_episodes: held-out baskets/bundles the RL tuning learns from (at most).
     """
 
     enabled: bool = True
     size: int = 4
+    rl_epochs: int = 3
+    max_episodes: int = 200
 
     def __post_init__(self) -> None:
         _require(self.size >= 2, "bundles.size", "an integer >= 2", self.size)
+        _require(self.rl_epochs >= 0, "bundles.rl_epochs", "an integer >= 0", self.rl_epochs)
+        _require(self.max_episodes >= 1, "bundles.max_episodes", "an integer >= 1", self.max_episodes)
 
 
 _SECTIONS = {"text": TextConfig, "graph": GraphConfig, "model": ModelConfig,

@@ -16,8 +16,8 @@ import numpy as np
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
 
-__all__ = ["STAGE_FUNCTIONS", "build_bundles", "complement_score", "complements_of", "graph_with_complements",
-           "make_model", "optional_import"]
+__all__ = ["STAGE_FUNCTIONS", "build_bundles", "bundle_relevance", "complement_score", "complement_source",
+           "complements_of", "graph_with_complements", "make_model", "optional_import"]
 
 
 def optional_import(module: str, name: str) -> Any | None:
@@ -97,13 +97,45 @@ def fit_complements(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
 
 
 def fit_bundles(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
-    """The bundle policy (:mod:`cartgraph.bundles`) → ``rec.bundler_``."""
-    if not rec.config.bundles.enabled:
+    """The bundle policy (:class:`cartgraph.bundles.BundleBuilder`, RL-tuned walk) → ``rec.bundler_``.
+
+    Relevance comes from the facade's own recommender model: refitted on the data before
+    the RL episodes while tuning (so RL never trusts a model that saw them), the fitted
+    ``rec.model_`` when serving.
+    """
+    cfg = rec.config.bundles
+    if not cfg.enabled:
         return "disabled", "bundles.enabled is False"
     builder = optional_import("cartgraph.bundles", "BundleBuilder")
     if builder is None:
         return "unavailable", "cartgraph.bundles (BundleBuilder) is not in this installation"
-    return "unavailable", "cartgraph.bundles is not wired into the facade yet"
+    if rec.item_vectors_ is None or rec.model_ is None:
+        return "unavailable", "the bundle walk needs the text and model stages, which did not run"
+    from cartgraph.bundles import RLConfig
+
+    def relevance(data: Dataset):
+        return bundle_relevance(rec, rec.model_ if data is dataset else make_model(rec).fit(data), data)
+
+    rl = RLConfig(epochs=cfg.rl_epochs, max_episodes=cfg.max_episodes) if cfg.rl_epochs else None
+    rec.bundler_ = builder(size=cfg.size, rl=rl).fit(dataset, rec.item_vectors_, relevance=relevance,
+                                                     complements=complement_source(rec), seed=rec.config.seed,
+                                                     progress=progress)
+    tuned = f"RL-tuned over {len(rec.bundler_.history_)} epochs" if rl else "hand-set weights (rl_epochs=0)"
+    return "done", f"graph walk, {tuned}"
+
+
+def bundle_relevance(rec, model: Any, data: Dataset | None = None):
+    """:class:`~cartgraph.bundles.MatrixRelevance` of ``model``; popularity for anonymous shoppers."""
+    from cartgraph.bundles import MatrixRelevance
+
+    seen = model.user_items_ if data is None else data.interactions()
+    return MatrixRelevance(model, fallback=np.asarray(seen.sum(axis=0)).ravel().astype(np.float32))
+
+
+def complement_source(rec) -> Any:
+    """What the bundle walk uses as complements: the learned model when it ran, else
+    None (the builder's observed co-purchase lift)."""
+    return rec.complements_
 
 
 def complements_of(rec, item: str, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,9 +144,13 @@ def complements_of(rec, item: str, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_bundles(rec, user: str, size: int, budget: float | None, anchor: str | None, n: int,
-                  exclude: tuple[str, ...]) -> list[Any]:
-    """Bundles from the fitted bundle builder."""
-    raise ConfigError("bundles: not wired yet")
+                  exclude: tuple[str, ...], exclude_owned: bool) -> list[Any]:
+    """:meth:`cartgraph.bundles.BundleBuilder.build` with the facade's seed; owned items
+    (except the anchor) join ``exclude`` when ``exclude_owned``."""
+    if exclude_owned:
+        exclude = (*exclude, *(i for i in rec.history(user) if i != anchor))
+    return rec.bundler_.build(user, size=size, budget=budget, anchor=anchor, n=n, exclude=exclude,
+                              seed=rec.config.seed)
 
 
 STAGE_FUNCTIONS = {"text": fit_text, "graph": fit_graph, "model": fit_model,

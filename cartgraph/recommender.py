@@ -157,13 +157,19 @@ class Recommender:
         return complements_of(self, item, k)
 
     def bundle(self, user: str, size: int | None = None, budget: float | None = None,
-               anchor: str | None = None, *, n: int = 1, exclude: tuple[str, ...] = ()) -> list[Any]:
-        """``n`` bundles of ``size`` items for ``user`` (optionally within ``budget``,
-        starting from ``anchor``); see :mod:`cartgraph.bundles`."""
+               anchor: str | None = None, *, n: int = 1, exclude: tuple[str, ...] = (),
+               exclude_owned: bool = True) -> list[Any]:
+        """``n`` :class:`cartgraph.bundles.Bundle` of ``size`` items for ``user``, within
+        ``budget`` when given, grown from ``anchor`` (an item in the cart) when given.
+
+        Items the user already has are left out unless ``exclude_owned=False`` (an
+        ``anchor`` is always kept); ``exclude`` lists more item ids to leave out.
+        """
         self._check_fitted("bundles")
         from cartgraph.pipeline_stages import build_bundles
 
-        return build_bundles(self, user, size or self.config.bundles.size, budget, anchor, n, exclude)
+        return build_bundles(self, user, size or self.config.bundles.size, budget, anchor, n, tuple(exclude),
+                             exclude_owned)
 
     def history(self, user: str) -> np.ndarray:
         """External ids of the items ``user`` interacted with (item-index order)."""

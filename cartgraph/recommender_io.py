@@ -174,6 +174,10 @@ def _save_parts(rec, folder: Path) -> dict[str, dict[str, Any]]:
 
 
 def _load_parts(rec, path: Path, parts: dict[str, dict[str, Any]]) -> None:
-    for name, attr in (("complements", "complements_"), ("bundles", "bundler_")):
-        if name in parts:
-            setattr(rec, attr, _resolve_class(parts[name]["class"]).load(path / name))
+    from cartgraph.pipeline_stages import bundle_relevance
+
+    if "complements" in parts:
+        rec.complements_ = _resolve_class(parts["complements"]["class"]).load(path / "complements")
+    if "bundles" in parts:
+        relevance = bundle_relevance(rec, rec.model_) if rec.model_ is not None else None
+        rec.bundler_ = _resolve_class(parts["bundles"]["class"]).load(path / "bundles", relevance=relevance)

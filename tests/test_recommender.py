@@ -118,7 +118,8 @@ def test_an_unavailable_or_disabled_stage_is_never_served(shop):
 
 @pytest.mark.parametrize("name", ["itemknn", "ease", "lightgcn"])
 def test_save_load_recommend_is_identical(shop, tmp_path, name):
-    cfg = RecommenderConfig(model=ModelConfig(name, epochs=3), text=TextConfig(enabled=name == "itemknn"))
+    cfg = RecommenderConfig(model=ModelConfig(name, epochs=3), text=TextConfig(enabled=name == "itemknn"),
+                            bundles=BundlesConfig(enabled=False))
     rec = Recommender(cfg).fit(shop, progress=False)
     users = list(shop.user_vocab.ids[::7])
     before = rec.recommend(users, k=10)
@@ -184,3 +185,38 @@ def test_on_online_retail(data_dir):
     assert not set(items) & set(rec.history(user))
     reasons = rec.explain(user, items[0])
     assert reasons[0].kind == "co_purchase" and reasons[0].anchor in set(rec.history(user))
+
+
+@pytest.fixture(scope="module")
+def with_bundles(fitted):
+    if fitted.stages_["bundles"]["status"] != "done":
+        pytest.skip(f"bundle stage: {fitted.stages_['bundles']}")
+    return fitted
+
+
+def test_bundles_respect_size_budget_anchor_and_ownership(with_bundles, shop):
+    rec = with_bundles
+    user = shop.user_vocab.ids[1]
+    owned = set(rec.history(user))
+    bundles = rec.bundle(user, size=3, n=2)
+    assert len(bundles) == 2 and bundles[0].items != bundles[1].items
+    for b in bundles:
+        assert len(b.items) == 3 and len(set(b.items)) == 3 and not set(b.items) & owned
+        assert all(b.explanations)
+    prices = dict(zip(rec.items_["item_id"], rec.items_["price"]))
+    cheap = rec.bundle(user, size=3, budget=60.0)[0]
+    assert sum(prices[i] for i in cheap.items) <= 60.0
+    anchor = sorted(owned)[0]
+    grown = rec.bundle(user, size=4, anchor=anchor)[0]
+    assert grown.items[0] == anchor and not set(grown.items[1:]) & owned
+    with pytest.raises(ConfigError, match="nobody"):
+        rec.bundle("nobody")
+
+
+def test_bundles_survive_save_and_load(with_bundles, shop, tmp_path):
+    with_bundles.save(tmp_path / "model")
+    loaded = Recommender.load(tmp_path / "model")
+    for user in shop.user_vocab.ids[:5]:
+        a, b = with_bundles.bundle(user, n=2), loaded.bundle(user, n=2)
+        assert [x.items for x in a] == [x.items for x in b]
+        assert [x.explanations for x in a] == [x.explanations for x in b]
