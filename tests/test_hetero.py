@@ -184,3 +184,20 @@ def test_score_fusion_keeps_a_models_ranking_and_checks_inputs(shop, model):
     assert not np.array_equal(alone, pop_only)
     with pytest.raises(ConfigError, match="equal length"):
         ScoreFusion([model], [1.0, 2.0])
+
+
+def test_co_purchase_edges_link_items_of_one_group_and_still_learn(shop):
+    from cartgraph.gnn.hetero_graph import CO_BOUGHT
+
+    ds, vectors, answer, _ = shop
+    baskets = ds.replace(events=ds.events.assign(basket_id=ds.events["user_id"]))
+    g = hetero_graph(baskets, baskets.interactions(), co_purchase_k=3)
+    src, dst = g.edge_index[CO_BOUGHT].numpy()
+    group = np.array([int(i[1]) for i in baskets.item_vocab.ids])
+    assert len(src) == 3 * GROUPS * ITEMS and (group[src] == group[dst]).all()
+    m = TextHeteroGNN(embedding_dim=16, co_purchase_k=3, epochs=60, batch_size=128, lr=0.03, weight_decay=1e-5,
+                      progress=False, device="cpu").fit(baskets, item_vectors=vectors)
+    top, _ = m.recommend(np.arange(ds.n_users), k=1)
+    assert (top[:, 0] == answer).mean() >= 0.9
+    with pytest.raises(ConfigError, match="co_purchase_k"):
+        TextHeteroGNN(co_purchase_k=-1)

@@ -47,6 +47,8 @@ class TextHeteroGNN(MatrixRecommender):
         conv: ``"sage"`` (mean aggregation, default) or ``"gat"``.
         heads: GAT attention heads (``embedding_dim`` must be divisible by it).
         item_ids: add id embeddings to items with training interactions (default True).
+        co_purchase_k: add item → item edges to each item's ``k`` most frequent basket
+            partners (default 0: none).
         dropout: feature dropout between layers while training (default 0).
         epochs, batch_size, lr, weight_decay, eval_every, patience, seed, checkpoint,
             progress, tensorboard: see :class:`~cartgraph.gnn.trainer.TrainConfig`.
@@ -57,7 +59,8 @@ class TextHeteroGNN(MatrixRecommender):
     """
 
     def __init__(self, embedding_dim: int = 64, num_layers: int = 2, *, conv: str = "sage", heads: int = 1,
-                 item_ids: bool = True, dropout: float = 0.0, epochs: int = 60, batch_size: int = 8192,
+                 item_ids: bool = True, co_purchase_k: int = 0, dropout: float = 0.0, epochs: int = 60,
+                 batch_size: int = 8192,
                  lr: float = 5e-3, weight_decay: float = 1e-4, eval_every: int = 5, patience: int = 3,
                  seed: int = 0, checkpoint: str | None = None, progress: bool = True,
                  tensorboard: str | None = None, device: str | None = None,
@@ -65,6 +68,9 @@ class TextHeteroGNN(MatrixRecommender):
         _check_settings(embedding_dim, num_layers, conv, heads, dropout, epochs, batch_size, lr)
         self.embedding_dim, self.num_layers, self.conv, self.heads = embedding_dim, num_layers, conv, heads
         self.item_ids, self.dropout, self.device, self.kinds = item_ids, dropout, device, kinds
+        if co_purchase_k < 0:
+            raise ConfigError(f"co_purchase_k must be >= 0, got {co_purchase_k}")
+        self.co_purchase_k = co_purchase_k
         self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                   eval_every=eval_every, patience=patience, seed=seed, checkpoint=checkpoint,
                                   progress=progress, tensorboard=tensorboard)
@@ -85,7 +91,7 @@ class TextHeteroGNN(MatrixRecommender):
         device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.user_items_ = sp.csr_matrix(dataset.interactions(self.kinds), dtype=np.float32)
         text = torch.as_tensor(text_features(dataset, item_vectors), device=device)
-        graph = hetero_graph(dataset, self.user_items_).to(device)
+        graph = hetero_graph(dataset, self.user_items_, self.co_purchase_k).to(device)
         self.module_ = HeteroNet(graph, text, self.embedding_dim, self.num_layers, self.conv, self.heads,
                                  self.item_ids, self.dropout, self.config.seed)
         coo = self.user_items_.tocoo()
@@ -133,7 +139,8 @@ class TextHeteroGNN(MatrixRecommender):
     # ------------------------------------------------------------------ persistence
     def _settings(self) -> dict:
         return {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers, "conv": self.conv,
-                "heads": self.heads, "item_ids": self.item_ids, "dropout": self.dropout, "kinds": self.kinds,
+                "heads": self.heads, "item_ids": self.item_ids, "co_purchase_k": self.co_purchase_k,
+                "dropout": self.dropout, "kinds": self.kinds,
                 "config": dataclasses.asdict(self.config)}
 
     def save(self, path: str | Path) -> None:

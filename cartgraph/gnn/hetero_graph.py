@@ -18,14 +18,16 @@ import scipy.sparse as sp
 import torch
 
 from cartgraph.dataset import Dataset
+from cartgraph.gnn.complement_pairs import co_occurrence, positive_pairs
 from cartgraph.graph.build import category_tables
 
-__all__ = ["HeteroGraph", "hetero_graph", "BOUGHT", "REV_BOUGHT", "IN", "REV_IN"]
+__all__ = ["HeteroGraph", "hetero_graph", "BOUGHT", "REV_BOUGHT", "IN", "REV_IN", "CO_BOUGHT"]
 
 BOUGHT = ("user", "bought", "item")
 REV_BOUGHT = ("item", "rev_bought", "user")
 IN = ("item", "in", "category")
 REV_IN = ("category", "rev_in", "item")
+CO_BOUGHT = ("item", "co_bought", "item")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +70,19 @@ def item_category_pairs(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, int]:
     return np.concatenate(items), np.concatenate(cats), len(nodes)
 
 
-def hetero_graph(dataset: Dataset, interactions: sp.csr_matrix) -> HeteroGraph:
-    """The graph of ``dataset`` with user–item edges from ``interactions`` (shape ``(U, I)``)."""
+def hetero_graph(dataset: Dataset, interactions: sp.csr_matrix, co_purchase_k: int = 0) -> HeteroGraph:
+    """The graph of ``dataset`` with user–item edges from ``interactions`` (shape ``(U, I)``).
+
+    Args:
+        co_purchase_k: also link each item to the ``k`` items it shares most baskets
+            with (edge type :data:`CO_BOUGHT`, partner → item); 0 for none.
+    """
     coo = sp.coo_matrix(interactions)
     edges = dict(zip((BOUGHT, REV_BOUGHT), _both_ways(coo.row, coo.col)))
+    if co_purchase_k:
+        src, dst = positive_pairs(co_occurrence(dataset, bundle_weight=0.0), co_purchase_k)
+        if len(src):
+            edges[CO_BOUGHT] = torch.as_tensor(np.stack([dst, src]))
     items, cats, n_cat = item_category_pairs(dataset)
     if n_cat:
         edges.update(zip((IN, REV_IN), _both_ways(items, cats)))
