@@ -22,6 +22,7 @@ Baselines are deterministic. Last line: one JSON object.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -144,6 +145,7 @@ def main() -> None:
     ap.add_argument("--only", default="electronic,clothing,online-retail,steam")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--max-cases", type=int, default=1500)
+    ap.add_argument("--retail-episodes", type=int, default=300, help="RL training episodes on Online Retail")
     ap.add_argument("--curves", default="benchmarks/figures")
     args = ap.parse_args()
     only, seeds = args.only.split(","), [int(s) for s in args.seeds.split(",")]
@@ -164,8 +166,8 @@ def main() -> None:
         split = splits.online_retail(ds, stage="test", mode="all")
         cases, held = online_retail_cases(ds, split, args.max_cases, rl.max_size)
         vec = vectors(split.train)
-        out["online-retail"] = run_learned("online-retail", split.train, vec, cases,
-                                           pair_matrix(held, split.train.n_items), seeds, rl, curve_dir, 10)
+        out["online-retail"] = run_learned("online-retail", split.train, vec, cases, pair_matrix(held, split.train.n_items),
+                                           seeds, dataclasses.replace(rl, max_episodes=args.retail_episodes), curve_dir, 10)
     if "steam" in only:
         out["steam"] = steam(0, 10)
     print(json.dumps(out))

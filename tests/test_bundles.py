@@ -190,3 +190,18 @@ def test_metrics_known_answer():
     assert m["substitute_rate"] == pytest.approx(1 / 3)          # (0,1): same leaf, cosine 1
     assert m["category_coverage"] == pytest.approx(2 / 3)
     assert m["intra_list_diversity"] == pytest.approx(1 - 1 / 3)
+
+
+def test_a_complement_model_plugs_in(shop):
+    """Any model with ``complements(items, k)`` (the ComplementModel interface) is a source."""
+    ds, vec = shop
+
+    class Planted:
+        def complements(self, items, k=10):
+            idx = np.full((len(items), k), -1)
+            score = np.full((len(items), k), -np.inf)
+            idx[0, :2], score[0, :2] = [50, 60], [4.0, 3.0]
+            return idx, score
+
+    b = BundleBuilder(size=3, rl=None, weights={"complement": 3.0}).fit(ds, vec, complements=Planted())
+    assert b.build_indices(None, [0], Constraints(size=3))[0].indices[1:] == (50, 60)

@@ -10,7 +10,10 @@ evidence). Any source can supply it:
 - a learned complement model (the GNN's directed ``COMPLEMENTS`` scores) through
   :func:`as_complement_matrix`, which accepts a scipy sparse matrix, a dense array,
   a :class:`~cartgraph.graph.KnowledgeGraph` (its ``COMPLEMENTS`` edges, else its
-  ``CO_PURCHASED`` lift) or any object with a ``complement_matrix()`` method.
+  ``CO_PURCHASED`` lift), any object with a ``complement_matrix()`` method, or a model
+  with ``complements(items, k) -> (idx (b, k), score (b, k))`` such as
+  :class:`cartgraph.gnn.complements.ComplementModel` (its top ``k`` per item, scores
+  passed through a sigmoid since they are logits).
 """
 from __future__ import annotations
 
@@ -74,13 +77,15 @@ def as_complement_matrix(source: Any, n_items: int) -> sp.csr_matrix:
 
     if hasattr(source, "complement_matrix"):
         source = source.complement_matrix()
+    elif callable(getattr(source, "complements", None)):
+        source = _model_matrix(source, n_items)
     if isinstance(source, KnowledgeGraph):
         source = _graph_matrix(source)
     if isinstance(source, np.ndarray) or sp.issparse(source):
         m = sp.csr_matrix(source, dtype=np.float32)
     else:
-        raise ConfigError(f"complements: expected a sparse matrix, a 2-D array, a KnowledgeGraph or an object "
-                          f"with complement_matrix(), found {type(source).__name__}")
+        raise ConfigError(f"complements: expected a sparse matrix, a 2-D array, a KnowledgeGraph, an object with "
+                          f"complement_matrix() or a model with complements(items, k), found {type(source).__name__}")
     if m.shape != (n_items, n_items):
         raise ConfigError(f"complements: expected shape ({n_items}, {n_items}), found {m.shape}")
     if not np.isfinite(m.data).all():
@@ -88,6 +93,16 @@ def as_complement_matrix(source: Any, n_items: int) -> sp.csr_matrix:
     m.data[m.data < 0] = 0
     m.eliminate_zeros()
     return m
+
+
+def _model_matrix(model: Any, n_items: int, k: int = 50) -> sp.csr_matrix:
+    """A model's top-``k`` complements of every item as a csr matrix (sigmoid of the scores)."""
+    idx, score = model.complements(np.arange(n_items), k=k)
+    idx, score = np.asarray(idx, dtype=np.int64), np.asarray(score, dtype=np.float64)
+    keep = (idx >= 0) & np.isfinite(score)
+    rows = np.repeat(np.arange(len(idx)), idx.shape[1])[keep.ravel()]
+    vals = (1.0 / (1.0 + np.exp(-score[keep]))).astype(np.float32)
+    return sp.csr_matrix((vals, (rows, idx[keep])), shape=(len(idx), n_items))
 
 
 def _graph_matrix(kg: Any) -> sp.csr_matrix:

@@ -52,15 +52,15 @@ class RLConfig:
         sources: episodes from ``"bundles"``, ``"baskets"`` or ``"both"``.
     """
 
-    epochs: int = 10
+    epochs: int = 15
     rollouts: int = 4
     lr: float = 0.05
     batch: int = 32
     temperature: float = 0.5
-    patience: int = 3
-    complement_bonus: float = 0.5
+    patience: int = 4
+    complement_bonus: float = 2.0
     diversity_bonus: float = 0.0
-    substitute_penalty: float = 0.5
+    substitute_penalty: float = 1.0
     graph_fraction: float = 0.6
     valid_fraction: float = 0.25
     max_episodes: int = 1200
