@@ -4,8 +4,9 @@ Same model (the bundled all-MiniLM-L6-v2), same batch size, same real item texts
 (Online Retail item titles + Instacart product names, distinct), in one run. Each
 timed encode runs in its own subprocess (so each side's peak RSS is its own), and the
 sides alternate, so that they meet the same machine load. Model loading and a
-64-text warm-up are not timed; ours runs cold with an empty cache (so its time
-includes writing the cache), then a fresh encoder re-encodes from that cache.
+64-text warm-up are not timed; ours is timed as a user gets it by default (no cache),
+then once more while filling an empty cache (``cache_fill_per_s``: encoding plus the
+SQLite write), then a fresh encoder re-encodes from that cache (``cached_per_s``).
 
     CARTGRAPH_DATA_DIR=../shared/data HF_HUB_OFFLINE=1 PYTHONPATH=. \\
         .venv/bin/python benchmarks/encode.py --n 20000 --repeats 3
@@ -71,19 +72,24 @@ def worker(kind: str, texts_file: str, out_file: str, batch_size: int, device: s
         from cartgraph.text import TextEncoder
 
         precision = "bf16" if kind == "ours-bf16" else None
+        enc = TextEncoder(model_dir, device=device, batch_size=batch_size, precision=precision)  # default: no cache
+        enc.encode(texts[:64])
+        start = time.perf_counter()
+        vecs = enc.encode(texts, show_progress=False)
+        result["seconds"] = time.perf_counter() - start
+        result["threads_cost"] = getattr(enc._tuner, "cost", None)
         with tempfile.TemporaryDirectory() as cache_dir:
-            enc = TextEncoder(model_dir, device=device, batch_size=batch_size, precision=precision, cache=cache_dir)
-            enc.encode(texts[:64], use_cache=False)
+            filling = TextEncoder(model_dir, device=device, batch_size=batch_size, precision=precision, cache=cache_dir)
+            filling._loaded, filling._tuner = enc._loaded, enc._tuner  # same loaded model, not timed again
             start = time.perf_counter()
-            vecs = enc.encode(texts, show_progress=False)
-            result["seconds"] = time.perf_counter() - start
-            result["threads_cost"] = getattr(enc._tuner, "cost", None)
+            filled = filling.encode(texts, show_progress=False)
+            result["cache_fill_seconds"] = time.perf_counter() - start
             fresh = TextEncoder(model_dir, device=device, batch_size=batch_size, precision=precision, cache=cache_dir)
             start = time.perf_counter()
             again = fresh.encode(texts)
             result["cached_seconds"] = time.perf_counter() - start
             result["cached_loaded_model"] = fresh._loaded is not None
-            assert np.array_equal(again, vecs)
+            assert np.array_equal(again, filled)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     np.save(out_file + ".npy", np.asarray(vecs, dtype=np.float32))
     Path(out_file).write_text(json.dumps(result))
@@ -159,6 +165,7 @@ def summarize(texts: list[str], runs: dict, ours_vecs: np.ndarray, st_vecs: np.n
         "ours_per_s": round(ours, 1), "sentence_transformers_per_s": round(st, 1), "ratio": round(ours / st, 3),
         "min_cosine": float((ours_vecs * st_unit).sum(axis=1).min()),
         "cached_per_s": round(cached, 1), "cached_ratio": round(cached / ours, 1),
+        "cache_fill_per_s": round(statistics.median(n / r["cache_fill_seconds"] for r in runs["ours"]), 1),
         "cached_loaded_model": any(r["cached_loaded_model"] for r in runs["ours"]),
         "peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs["ours"]), 1),
         "st_peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs["st"]), 1),

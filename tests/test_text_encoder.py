@@ -147,3 +147,11 @@ def test_matches_sentence_transformers_on_1000_real_item_texts(data_dir, encoder
     ref = st_model.encode(texts, batch_size=32, convert_to_numpy=True)
     cos = (ours * ref).sum(axis=1) / np.linalg.norm(ref, axis=1)
     assert cos.min() >= 0.9999, f"min cosine {cos.min():.6f} at {texts[int(cos.argmin())]!r}"
+
+
+def test_rust_tokenizer_path_gives_the_tokenizers_ids(encoder):
+    m = encoder._load()
+    texts = ["Espresso machine", "", "  café crème  ", "ÆØÅ 日本語 🙂", "word " * 400, "RED RETROSPOT CAKE STAND"]
+    want = m["tokenizer"](texts, truncation=True, max_length=m["max_length"])["input_ids"]
+    assert m["tokenize"](texts) == want
+    assert max(len(x) for x in want) == m["max_length"]  # the long text was truncated

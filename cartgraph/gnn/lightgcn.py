@@ -40,10 +40,11 @@ class _Embeddings(torch.nn.Module):
         return propagate(self.adj, self.weight, self.layers)
 
     def bpr_terms(self, users, pos, neg):
-        out = self.final()
-        eu, ei, ej = out[users], out[self.n_users + pos], out[self.n_users + neg]
-        w = self.weight
-        l2 = 0.5 * (w[users].pow(2).sum() + w[self.n_users + pos].pow(2).sum() + w[self.n_users + neg].pow(2).sum())
+        # One gather of the final and one of the ego embeddings for all three roles:
+        # each gather's backward is a (deterministic, sorting) scatter, so fewer is faster.
+        nodes = torch.cat([users, pos + self.n_users, neg + self.n_users])
+        eu, ei, ej = self.final()[nodes].chunk(3)
+        l2 = 0.5 * self.weight[nodes].pow(2).sum()
         return (eu * ei).sum(-1), (eu * ej).sum(-1), l2
 
 

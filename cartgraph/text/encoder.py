@@ -148,8 +148,10 @@ class TextEncoder:
         if s["precision"] == "fp16":
             model.half()
         limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
+        max_length = min(s["max_length"] or limit, limit)
         self._loaded = {"tokenizer": tokenizer, "model": model, "dim": model.config.hidden_size,
-                        "max_length": min(s["max_length"] or limit, limit), "torch": torch}
+                        "max_length": max_length, "torch": torch, "pad_id": tokenizer.pad_token_id or 0,
+                        "tokenize": _rust_tokenize(tokenizer, max_length)}
         return self._loaded
 
     # ------------------------------------------------------------------ encoding
@@ -221,18 +223,18 @@ class TextEncoder:
     def _encode_chunk(self, texts: list[str], batch_size: int, progress: Any) -> np.ndarray:
         """Tokenise ``texts`` at once, then run them in batches of similar token length.
 
-        Padded batches are cut from one flat token array (no per-text Python work);
+        Texts are tokenised by the Rust tokenizer directly (no offsets, no Python
+        ``BatchEncoding``); padded batches are cut from one flat token array;
         on a GPU the pooled vectors stay there until the chunk is done (one copy back,
         no synchronisation per batch).
         """
         m = self._load()
         torch = m["torch"]
-        ids = m["tokenizer"](texts, truncation=True, max_length=m["max_length"], padding=False,
-                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        ids = m["tokenize"](texts)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         flat = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(lengths.sum()))
-        flat = np.append(flat, pad := m["tokenizer"].pad_token_id or 0)  # never empty; index guard
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        flat = np.append(flat, pad := m["pad_id"])  # never empty; index guard
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         order = np.argsort(-lengths, kind="stable")
         device = self._settings["device"]
         on_gpu = not device.startswith("cpu")
@@ -240,7 +242,7 @@ class TextEncoder:
         order_t = torch.from_numpy(order).to(device) if on_gpu else torch.from_numpy(order)
         for start in range(0, len(texts), batch_size):
             rows = order[start:start + batch_size]
-            width = int(lengths[rows[0]])
+            width = max(int(lengths[rows[0]]), 1)
             col = np.arange(width)
             mask = col[None, :] < lengths[rows, None]
             input_ids = np.where(mask, flat[np.minimum(starts[rows, None] + col[None, :], len(flat) - 1)], pad)
@@ -290,6 +292,24 @@ class TextEncoder:
 
 
 # ---------------------------------------------------------------------- helpers
+def _rust_tokenize(tokenizer: Any, max_length: int) -> Any:
+    """``texts -> list of token-id lists``, the same ids as ``tokenizer(texts,
+    truncation=True, max_length=max_length)``, from a copy of its Rust tokenizer with
+    truncation set and no padding; ``encode_batch_fast`` (no character offsets) where
+    the ``tokenizers`` version has it."""
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.enable_truncation(max_length)
+    backend.no_padding()
+    encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
+
+    def tokenize(texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in encode(texts, add_special_tokens=True)]
+
+    return tokenize
+
+
 def _positive(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
