@@ -147,6 +147,16 @@ def test_vector_query_matches_exact_search(empty):
         empty.vector_query(np.ones(5), k=3)
 
 
+def test_kept_read_session_sees_later_writes_and_survives_close(empty):
+    ds, vectors = random_shop(n_users=30, n_items=20, n_baskets=60, seed=6)
+    empty.write(build(ds, vectors, similar_k=2, co_purchase_min_count=1))
+    assert empty.neighbors("Item", "i00001", "COMPLEMENTS", direction="out").empty  # opens the read session
+    empty.upsert_complements([("i00001", "i00003", 0.7)], model="gnn")
+    assert empty.neighbors("Item", "i00001", "COMPLEMENTS", direction="out")["id"].tolist() == ["i00003"]
+    empty.close()  # a later read reconnects on a new session
+    assert empty.neighbors("Item", "i00001", "COMPLEMENTS", direction="out")["id"].tolist() == ["i00003"]
+
+
 KILLED_WRITER = """
 import sys
 from cartgraph.graph import Neo4jStore, build

@@ -90,6 +90,7 @@ class Neo4jStore(GraphStore):
         self.on_batch = on_batch
         self._driver = None
         self._vector_dims: int | None = None  # the vector index's dimensions, once checked
+        self._read_session = None  # one kept session for short reads (serving queries)
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -107,6 +108,9 @@ class Neo4jStore(GraphStore):
 
     def close(self) -> None:
         """Close the driver (a later call reconnects)."""
+        if self._read_session is not None:
+            self._read_session.close()
+            self._read_session = None
         if self._driver is not None:
             self._driver.close()
             self._driver = None
@@ -126,6 +130,29 @@ class Neo4jStore(GraphStore):
             return driver.execute_query(query, params, database_=self.database).records
         except (DriverError, Neo4jError) as e:
             raise ServiceError(f"Neo4j at {self.connection.uri}: {type(e).__name__}: {e}") from e
+
+    def _read_query(self, query: str, **params: Any) -> list[Any]:
+        """A short read (vector query, neighbours) as one auto-commit statement on a kept
+        read session: one round trip instead of a managed transaction's four, which
+        halves serving latency. A broken connection is retried once on a new session.
+        Not for concurrent use from several threads (like the store itself)."""
+        from neo4j import READ_ACCESS
+        from neo4j.exceptions import DriverError, Neo4jError
+
+        for attempt in (0, 1):
+            if self._read_session is None:
+                driver = self.driver  # reads see this store's earlier writes (same bookmarks, also on a cluster)
+                self._read_session = driver.session(database=self.database, default_access_mode=READ_ACCESS,
+                                                    bookmark_manager=driver.execute_query_bookmark_manager)
+            try:
+                return list(self._read_session.run(query, params))
+            except (DriverError, Neo4jError) as e:
+                self._read_session.close()
+                self._read_session = None
+                retriable = isinstance(e, DriverError) or getattr(e, "is_retryable", lambda: False)()
+                if attempt or not retriable:
+                    raise ServiceError(f"Neo4j at {self.connection.uri}: {type(e).__name__}: {e}") from e
+        raise AssertionError("unreachable")
 
     def _batched(self, stage: str, query: str, rows: list[dict[str, Any]], batch_size: int,
                  retry_query: str | None = None) -> None:
@@ -234,7 +261,7 @@ class Neo4jStore(GraphStore):
 
     # ------------------------------------------------------------------ queries
     def _neighbors(self, rel_type: str, node_id: str, direction: str, limit: int | None) -> pd.DataFrame:
-        records = self._run(cypher.NEIGHBORS[(rel_type, direction)], id=node_id,
+        records = self._read_query(cypher.NEIGHBORS[(rel_type, direction)], id=node_id,
                             limit=cypher.UNLIMITED if limit is None else int(limit))
         props = REL_TYPES[rel_type].props
         return _frame([list(r.values()) for r in records], ["id", *props], props)
@@ -256,7 +283,7 @@ class Neo4jStore(GraphStore):
             self._vector_dims = int(existing[0]["dims"])
         if self._vector_dims != vector.shape[0]:
             raise ConfigError(f"vector has {vector.shape[0]} dimensions, item vectors have {self._vector_dims}")
-        records = self._run(cypher.VECTOR_QUERY, k=k, vector=vector.tolist())
+        records = self._read_query(cypher.VECTOR_QUERY, k=k, vector=vector.tolist())
         ids = np.array([r["id"] for r in records], dtype=object)
         return ids, np.array([r["score"] for r in records], dtype=np.float64)
 
