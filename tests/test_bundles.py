@@ -73,6 +73,11 @@ def test_no_bundle_ever_breaks_a_constraint(shop, hand, size, budget, cap, excl,
     for b in hand.build_indices(user, anchors, c, n=n, temperature=temp, seed=7):
         assert c.violations(b.indices, t.price, t.leaf, anchors=anchors) == []
         assert list(b.indices[:len(anchors)]) == anchors
+        idx = np.array(b.indices, dtype=np.int64)
+        cos = t.vectors[idx] @ t.vectors[idx].T
+        same = (t.leaf[idx][:, None] == t.leaf[idx][None, :]) & (t.leaf[idx][:, None] >= 0)
+        added = np.arange(len(idx)) >= len(anchors)
+        assert not (np.triu(same & (cos > 0.9), 1) & added[None, :]).any()  # no substitutes added
     for name, fn in BASELINES.items():
         items = fn(hand.request(user, anchors, c))
         assert c.violations(items, t.price, t.leaf, anchors=anchors) == [], name

@@ -66,7 +66,7 @@ def co_purchase(req: Request) -> list[int]:
         if ok.any():
             chosen.append(int(cands[ok][0]))
             continue
-        chosen = _fill(Request(t, req.rel, req.user_top, c, tuple(chosen), req.profile), fallback)
+        chosen = _fill(Request(t, req.rel, req.user_top, c, tuple(chosen), req.profile, req.avoid_substitutes), fallback)
         break
     return chosen
 

@@ -62,12 +62,16 @@ class BundleBuilder:
         beam_width: beam width when ``n > 1`` bundles are asked for.
         feedback_lr: step size of :meth:`feedback`.
         curve_path: where ``fit`` saves the RL learning curve (PNG); None: not saved.
+        avoid_substitutes: the walk never adds a substitute of a chosen item (same leaf
+            category, text cosine > 0.9); False leaves it to the policy's penalty.
     """
 
     def __init__(self, *, size: int = 5, top_user: int = 50, k_complements: int = 30, k_similar: int = 10,
                  k_category: int = 10, weights: dict[str, float] | None = None, rl: RLConfig | None = RLConfig(),
-                 beam_width: int = 4, feedback_lr: float = 0.5, curve_path: str | Path | None = None) -> None:
+                 beam_width: int = 4, feedback_lr: float = 0.5, curve_path: str | Path | None = None,
+                 avoid_substitutes: bool = True) -> None:
         self.size, self.top_user, self.beam_width, self.feedback_lr = size, top_user, beam_width, feedback_lr
+        self.avoid_substitutes = avoid_substitutes
         self.k = {"k_complements": k_complements, "k_similar": k_similar, "k_category": k_category}
         self.weights = dict(HAND_WEIGHTS if weights is None else weights)
         self.rl, self.curve_path = rl, curve_path
@@ -134,7 +138,8 @@ class BundleBuilder:
         if user is not None and owned[user].nnz:
             p = tables.vectors[owned[user].indices].sum(axis=0)
             profile = p / max(float(np.linalg.norm(p)), 1e-9)
-        return Request(tables, standardize(raw), top, constraints, tuple(int(a) for a in anchors), profile)
+        return Request(tables, standardize(raw), top, constraints, tuple(int(a) for a in anchors), profile,
+                       self.avoid_substitutes)
 
     # ------------------------------------------------------------------ serving
     def request(self, user: int | None, anchors: Iterable[int], constraints: Constraints) -> Request:
@@ -266,7 +271,8 @@ class BundleBuilder:
             self.tables_.save(tmp)
             sp.save_npz(tmp / "owned.npz", self.owned_)
             settings = {"size": self.size, "top_user": self.top_user, **self.k, "beam_width": self.beam_width,
-                        "feedback_lr": self.feedback_lr, "weights": self.weights}
+                        "feedback_lr": self.feedback_lr, "weights": self.weights,
+                        "avoid_substitutes": self.avoid_substitutes}
             state = {"format": _FORMAT, "version": _VERSION, "settings": settings,
                      "rl": None if self.rl is None else dataclasses.asdict(self.rl),
                      "policy": self.policy_.as_dict(), "temperature": self.policy_.temperature,

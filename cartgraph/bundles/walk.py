@@ -18,11 +18,13 @@ import dataclasses
 import numpy as np
 
 from cartgraph.bundles.constraints import Constraints
-from cartgraph.bundles.features import action_features
+from cartgraph.bundles.features import FEATURES, action_features
 from cartgraph.bundles.policy import LinearPolicy
 from cartgraph.bundles.tables import ItemTables
 
 __all__ = ["Request", "Step", "frontier", "decode", "beam_decode"]
+
+_SUB = FEATURES.index("substitute")
 
 
 @dataclasses.dataclass
@@ -34,6 +36,8 @@ class Request:
         user_top: ``(t,)`` the user's most relevant items (the walk's user edges).
         constraints: the rules.  anchors: items that start the bundle (the cart).
         profile: ``(dim,)`` the user's unit text profile, or None.
+        avoid_substitutes: never add an item that is a substitute of a chosen one (same
+            leaf category, text cosine > 0.9): a bundle of look-alikes is not a bundle.
     """
 
     tables: ItemTables
@@ -42,6 +46,7 @@ class Request:
     constraints: Constraints
     anchors: tuple[int, ...] = ()
     profile: np.ndarray | None = None
+    avoid_substitutes: bool = True
 
 
 @dataclasses.dataclass
@@ -88,6 +93,9 @@ def frontier(req: Request, chosen: list[int]) -> tuple[np.ndarray, np.ndarray]:
         budget_left = c.budget - (float(np.nansum(t.price[ch])) if len(ch) else 0.0)
     feats = action_features(t, req.rel, ch, uniq, comp_max, comp_sum, via, budget_left, c.size - len(chosen),
                             req.profile)
+    if req.avoid_substitutes:
+        keep = feats[:, _SUB] == 0
+        uniq, feats = uniq[keep], feats[keep]
     return uniq, feats
 
 
