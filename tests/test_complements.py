@@ -180,3 +180,22 @@ def test_save_load_round_trip(tmp_path, shop, model):
     a, b = model.complements(np.arange(5), k=3), back.complements(np.arange(5), k=3)
     assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1])
     assert back.top_edges(2).equals(model.top_edges(2)) and back.name == model.name
+
+
+def test_count_weight_is_chosen_on_held_out_groups(shop):
+    from cartgraph.gnn.complements import COUNT_WEIGHTS
+
+    ds, vectors = shop
+    valid = pd.DataFrame({"group_id": ["g0", "g0", "g1", "g1"], "item_id": ["p0", "a0", "b1", "q1"]})
+    with pytest.raises(ConfigError, match="pass valid="):
+        ComplementModel(count_weight="auto", epochs=1, progress=False).fit(ds, item_vectors=vectors)
+    with pytest.raises(ConfigError, match="count_weight"):
+        ComplementModel(count_weight=-1.0)
+    m = ComplementModel(embedding_dim=8, epochs=2, eval_every=0, count_weight="auto", progress=False,
+                        device="cpu").fit(ds, item_vectors=vectors, valid=valid)
+    assert set(m.count_weight_scores_) == set(COUNT_WEIGHTS) and m.count_weight_ in COUNT_WEIGHTS
+    assert m.count_weight_scores_[m.count_weight_] == max(m.count_weight_scores_.values())
+    counts_only = ComplementModel(embedding_dim=8, epochs=1, count_weight=1e6, progress=False,
+                                  device="cpu").fit(ds, item_vectors=vectors)
+    p0, a0, b0 = idx(ds, "p0", "a0", "b0")
+    assert set(counts_only.complements(p0, k=2)[0]) == {a0, b0}  # an untrained model follows the counts

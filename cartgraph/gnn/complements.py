@@ -36,9 +36,16 @@ from cartgraph.gnn.item_features import text_features
 from cartgraph.gnn.state_file import load_state, save_state
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
-__all__ = ["ComplementModel"]
+__all__ = ["ComplementModel", "COUNT_WEIGHTS"]
 
 _FORMAT = "cartgraph-complements"
+
+COUNT_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""Weights of the observed co-occurrence tried on validation when ``count_weight="auto"``."""
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-9)
 
 
 class ComplementModel:
@@ -51,6 +58,10 @@ class ComplementModel:
         bundle_weight: weight of one shared bundle relative to one shared basket (default 2).
         weight_by_count: list a pair ``1 + floor(log2(count))`` times in each epoch, so
             frequent partners weigh more (default True).
+        count_weight: serve ``z(s(a → ·)) + w · z(log(1 + count(a, ·)))`` (per-anchor
+            z-scores; the observed co-occurrence the model learned from), ``w`` this
+            value, or ``"auto"``: chosen among :data:`COUNT_WEIGHTS` by precision@10 on
+            ``fit``'s ``valid`` groups (required then). Default 0: the learned score alone.
         hard_fraction: share of negatives drawn among the anchor's look-alikes (default 0.3).
         look_alike_k, look_alike_cosine: look-alike candidates: this many text neighbours
             with at least this cosine, same leaf category when categories exist.
@@ -64,7 +75,7 @@ class ComplementModel:
     def __init__(self, embedding_dim: int = 64, *, per_item: int = 50, min_count: float = 1.0,
                  bundle_weight: float = 2.0, weight_by_count: bool = True, hard_fraction: float = 0.3,
                  look_alike_k: int = 20, look_alike_cosine: float = 0.8, item_ids: bool = True,
-                 name: str = "complement-gnn",
+                 count_weight: float | str = 0.0, name: str = "complement-gnn",
                  epochs: int = 30, batch_size: int = 8192, lr: float = 5e-3, weight_decay: float = 1e-4,
                  eval_every: int = 2, patience: int = 3, seed: int = 0, checkpoint: str | None = None,
                  progress: bool = True, tensorboard: str | None = None, device: str | None = None) -> None:
@@ -74,6 +85,9 @@ class ComplementModel:
         self.bundle_weight, self.hard_fraction, self.weight_by_count = bundle_weight, hard_fraction, weight_by_count
         self.look_alike_k, self.look_alike_cosine = look_alike_k, look_alike_cosine
         self.item_ids, self.name, self.device = item_ids, name, device
+        if not (count_weight == "auto" or (isinstance(count_weight, (int, float)) and count_weight >= 0)):
+            raise ConfigError(f"count_weight must be a number >= 0 or 'auto', got {count_weight!r}")
+        self.count_weight = count_weight
         self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                   eval_every=eval_every, patience=patience, seed=seed, checkpoint=checkpoint,
                                   progress=progress, tensorboard=tensorboard)
@@ -90,6 +104,8 @@ class ComplementModel:
                 of a later period); precision@10 on them drives early stopping.
             exclude_bundles: bundle ids not to learn from (e.g. held-out test bundles).
         """
+        if self.count_weight == "auto" and valid is None:
+            raise ConfigError("count_weight='auto' chooses the weight on held-out groups: pass valid=")
         device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         vectors = text_features(dataset, item_vectors)
         counts = co_occurrence(dataset, bundle_weight=self.bundle_weight,
@@ -104,6 +120,8 @@ class ComplementModel:
                                      self.item_ids, self.hard_fraction, self.config.seed)
         self.item_ids_ = np.asarray(dataset.item_vocab.ids, dtype=object)
         self.n_pairs_ = len(src)  # with repeats
+        self.counts_ = counts
+        self.count_weight_ = 0.0 if self.count_weight == "auto" else float(self.count_weight)
         validate = None
         if valid is not None:
             groups = group_matrix(_check_groups(valid), dataset, "group_id")
@@ -114,6 +132,13 @@ class ComplementModel:
 
         self.history_: TrainHistory = train_bpr(self.module_, s, d, dataset.n_items, self.config, validate)
         self._cache_factors()
+        if self.count_weight == "auto":
+            self.count_weight_scores_ = {}
+            for w in COUNT_WEIGHTS:
+                self.count_weight_ = w
+                self.count_weight_scores_[w] = validate()
+            best = max(self.count_weight_scores_.values())
+            self.count_weight_ = min(w for w, v in self.count_weight_scores_.items() if v == best)
         return self
 
     def _cache_factors(self) -> None:
@@ -151,6 +176,8 @@ class ComplementModel:
         for start in range(0, len(a), batch_size):
             rows = a[start:start + batch_size]
             s = self.src_factors_[rows] @ self.dst_factors_.T + self.dst_bias_
+            if self.count_weight_:
+                s = _zscore(s) + self.count_weight_ * _zscore(np.log1p(self.counts_[rows].toarray()))
             s[np.arange(len(rows)), rows] = -np.inf
             idx[start:start + len(rows)], vals[start:start + len(rows)] = topk(s, k)
         return (idx[0], vals[0]) if scalar else (idx, vals)
@@ -183,14 +210,17 @@ class ComplementModel:
                 "bundle_weight": self.bundle_weight, "weight_by_count": self.weight_by_count,
                 "hard_fraction": self.hard_fraction,
                 "look_alike_k": self.look_alike_k, "look_alike_cosine": self.look_alike_cosine,
-                "item_ids": self.item_ids, "name": self.name, "config": dataclasses.asdict(self.config)}
+                "item_ids": self.item_ids, "count_weight": self.count_weight, "name": self.name,
+                "config": dataclasses.asdict(self.config)}
 
     def save(self, path: str | Path) -> None:
         """Write settings, item ids and learned factors to one file (atomic)."""
         self._check_fitted()
         save_state(path, _FORMAT, 1, {"settings": self._settings(), "item_ids": list(self.item_ids_),
                                       "src_factors": self.src_factors_, "dst_factors": self.dst_factors_,
-                                      "dst_bias": self.dst_bias_})
+                                      "dst_bias": self.dst_bias_, "count_weight_": self.count_weight_,
+                                      "counts": (self.counts_.indptr, self.counts_.indices, self.counts_.data,
+                                                 self.counts_.shape)})
 
     @classmethod
     def load(cls, path: str | Path) -> "ComplementModel":
@@ -202,7 +232,9 @@ class ComplementModel:
         model = cls(**s, **{k: v for k, v in cfg.items() if k in accepted})
         model.item_ids_ = np.asarray(state["item_ids"], dtype=object)
         model.src_factors_, model.dst_factors_ = state["src_factors"], state["dst_factors"]
-        model.dst_bias_ = state["dst_bias"]
+        model.dst_bias_, model.count_weight_ = state["dst_bias"], state["count_weight_"]
+        indptr, indices, data, shape = state["counts"]
+        model.counts_ = sp.csr_matrix((data, indices, indptr), shape=shape)
         return model
 
 
