@@ -153,12 +153,14 @@ class ComplementModel:
             raise NotFittedError("ComplementModel is not fitted yet; call fit(dataset) first")
 
     def score(self, src: ArrayLike, dst: ArrayLike) -> np.ndarray:
-        """``s(src[k] → dst[k])`` for index arrays of equal shape ``(n,)``, float32."""
+        """The learned ``s(src[k] → dst[k])`` (without ``count_weight`` fusion, which is
+        per anchor) for index arrays of equal shape ``(n,)``, float32."""
         self._check_fitted()
         a, b = self._indices(src, "src"), self._indices(dst, "dst")
         if a.shape != b.shape:
             raise ConfigError(f"src and dst must have the same shape, got {a.shape} and {b.shape}")
-        return (np.einsum("ij,ij->i", self.src_factors_[a], self.dst_factors_[b]) + self.dst_bias_[b]).astype(np.float32)
+        s = np.einsum("ij,ij->i", self.src_factors_[a], self.dst_factors_[b]) + self.dst_bias_[b]
+        return s.astype(np.float32)
 
     def complements(self, items: ArrayLike, k: int = 10, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best complements of each item index, best first (the item itself excluded).

@@ -101,8 +101,8 @@ class TextHeteroGNN(MatrixRecommender):
         validate = None if valid is None else self._validator(valid)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed)  # feature dropout draws from the global generator
-            self.history_: TrainHistory = train_bpr(self.module_, users, items, len(self.module_.warm_items), self.config,
-                                                    validate)
+            n_warm = len(self.module_.warm_items)
+            self.history_: TrainHistory = train_bpr(self.module_, users, items, n_warm, self.config, validate)
         self._cache_embeddings()
         return self
 
