@@ -8,6 +8,8 @@ filling greedily and skipping items the constraints forbid:
 - :func:`co_purchase`: association-rule lift — the items with the largest summed
   co-purchase score with the items already in the bundle (popularity when none);
 - :func:`mmr`: maximal marginal relevance, ``λ·rel − (1 − λ)·max cosine to chosen``;
+- :func:`text_knn`: the items whose text is nearest the anchors' (text-only kNN; the
+  user's profile, then popularity, without anchors);
 - the walk with hand-set weights is :func:`cartgraph.bundles.walk.decode` with
   :data:`~cartgraph.bundles.policy.HAND_WEIGHTS` (see :func:`hand_walk`).
 """
@@ -18,7 +20,7 @@ import numpy as np
 from cartgraph.bundles.policy import HAND_WEIGHTS, LinearPolicy
 from cartgraph.bundles.walk import Request, decode
 
-__all__ = ["top_relevance", "co_purchase", "mmr", "hand_walk", "BASELINES"]
+__all__ = ["top_relevance", "co_purchase", "mmr", "text_knn", "hand_walk", "BASELINES"]
 
 _POOL = 300
 """Candidates a baseline ranks (the rest of the catalogue is never reached in practice)."""
@@ -90,10 +92,23 @@ def mmr(req: Request, lam: float = 0.7) -> list[int]:
     return chosen
 
 
+def text_knn(req: Request) -> list[int]:
+    """Anchors + the items nearest their mean text vector (no anchors: the user's profile)."""
+    t = req.tables
+    if req.anchors:
+        query = t.vectors[list(req.anchors)].mean(axis=0)
+    elif req.profile is not None:
+        query = req.profile
+    else:
+        return _fill(req, _ranked(t.popularity.astype(np.float64)))
+    return _fill(req, _ranked(t.vectors @ query))
+
+
 def hand_walk(req: Request) -> list[int]:
     """The walk with the hand-set weights (RL off), greedy."""
     return decode(req, LinearPolicy.from_dict(HAND_WEIGHTS))[0]
 
 
-BASELINES = {"top_relevance": top_relevance, "co_purchase_lift": co_purchase, "mmr": mmr, "walk_hand": hand_walk}
+BASELINES = {"top_relevance": top_relevance, "co_purchase_lift": co_purchase, "mmr": mmr, "text_knn": text_knn,
+             "walk_hand": hand_walk}
 """Name → baseline, in the order reports list them."""
