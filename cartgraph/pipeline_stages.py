@@ -16,8 +16,9 @@ import numpy as np
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
 
-__all__ = ["STAGE_FUNCTIONS", "build_bundles", "bundle_relevance", "complement_score", "complement_source",
-           "complements_of", "graph_with_complements", "make_model", "optional_import"]
+__all__ = ["STAGE_FUNCTIONS", "build_bundles", "bundle_relevance", "complement_reason", "complement_score",
+           "complement_source", "complements_of", "fit_model_on", "graph_with_complements", "make_complement_model",
+           "make_model", "optional_import"]
 
 
 def optional_import(module: str, name: str) -> Any | None:
@@ -71,29 +72,73 @@ def make_model(rec, progress: bool = False) -> Any:
 
         return LightGCN(cfg.embedding_dim, cfg.num_layers, epochs=cfg.epochs, lr=cfg.lr, seed=seed,
                         eval_every=0, progress=progress)
-    hetero = optional_import("cartgraph.gnn.hetero", "HeteroRecommender")
+    hetero = optional_import("cartgraph.gnn.hetero", "TextHeteroGNN")
     if hetero is None:
         return None
-    return None
+    return hetero(cfg.embedding_dim, cfg.num_layers, epochs=cfg.epochs, lr=cfg.lr, seed=seed, eval_every=0,
+                  progress=progress)
+
+
+def fit_model_on(rec, model: Any, data: Dataset) -> Any:
+    """``model`` fitted on ``data``; the text-aware hetero GNN gets the facade's item vectors."""
+    if type(model).__name__ == "TextHeteroGNN":
+        return model.fit(data, item_vectors=rec.item_vectors_)
+    return model.fit(data)
 
 
 def fit_model(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
     """The recommender model (``rec.config.model.name``) fitted on every interaction → ``rec.model_``."""
     model = make_model(rec, progress)
     if model is None:
-        return "unavailable", f"model {rec.config.model.name!r}: cartgraph.gnn.hetero is not wired into the facade yet"
-    rec.model_ = model.fit(dataset)
+        return "unavailable", f"model {rec.config.model.name!r}: cartgraph.gnn.hetero is not in this installation"
+    rec.model_ = fit_model_on(rec, model, dataset)
     return "done", f"{type(model).__name__} on {rec.seen_.nnz} user-item pairs"
 
 
-def fit_complements(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
-    """Learned COMPLEMENTS (:mod:`cartgraph.gnn.complements`) → ``rec.complements_``."""
-    if not rec.config.complements.enabled:
-        return "disabled", "complements.enabled is False"
+COMPLEMENT_BATCH_SIZE = 8192
+"""Training pairs per gradient step of the facade's complement model."""
+
+
+def make_complement_model(rec, data: Dataset, progress: bool = False) -> Any:
+    """An unfitted :class:`~cartgraph.gnn.ComplementModel` for ``rec.config.complements``
+    and ``data`` (None when not installed). Early stopping is off (the facade has no
+    held-out baskets); epochs are raised so that training takes at least ``min_steps``
+    steps on ``data``'s training pairs."""
     model = optional_import("cartgraph.gnn.complements", "ComplementModel")
     if model is None:
+        return None
+    from cartgraph.gnn.complement_pairs import co_occurrence, positive_pairs
+
+    cfg = rec.config.complements
+    probe = model(cfg.embedding_dim, per_item=cfg.per_item, weight_by_count=False, progress=False)
+    src, _ = positive_pairs(co_occurrence(data, bundle_weight=probe.bundle_weight), cfg.per_item, probe.min_count)
+    steps_per_epoch = max(1, -(-len(src) // COMPLEMENT_BATCH_SIZE))
+    epochs = max(cfg.epochs, -(-cfg.min_steps // steps_per_epoch))
+    return model(cfg.embedding_dim, per_item=cfg.per_item, weight_by_count=False, epochs=epochs,
+                 batch_size=COMPLEMENT_BATCH_SIZE, eval_every=0, seed=rec.config.seed, progress=progress)
+
+
+def fit_complements(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
+    """Learned COMPLEMENTS (:class:`cartgraph.gnn.ComplementModel`) → ``rec.complements_``.
+
+    Unavailable (not an error) when no two items share a basket or bundle: there is
+    nothing to learn complements from.
+    """
+    if not rec.config.complements.enabled:
+        return "disabled", "complements.enabled is False"
+    if rec.item_vectors_ is None:
+        return "unavailable", "the complement model learns from item text vectors; the text stage did not run"
+    model = make_complement_model(rec, dataset, progress)
+    if model is None:
         return "unavailable", "cartgraph.gnn.complements (ComplementModel) is not in this installation"
-    return "unavailable", "cartgraph.gnn.complements is not wired into the facade yet"
+    try:
+        rec.complements_ = model.fit(dataset, item_vectors=rec.item_vectors_)
+    except ConfigError as exc:
+        if "nothing to learn complements from" not in str(exc):
+            raise
+        return "unavailable", str(exc)
+    return "done", (f"{type(model).__name__} ({model.name}), {model.config.epochs} epochs on {model.n_pairs_} "
+                    f"basket/bundle pairs")
 
 
 def fit_bundles(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
@@ -114,11 +159,12 @@ def fit_bundles(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
     from cartgraph.bundles import RLConfig
 
     def relevance(data: Dataset):
-        return bundle_relevance(rec, rec.model_ if data is dataset else make_model(rec).fit(data), data)
+        return bundle_relevance(rec, rec.model_ if data is dataset else fit_model_on(rec, make_model(rec), data), data)
 
     rl = RLConfig(epochs=cfg.rl_epochs, max_episodes=cfg.max_episodes) if cfg.rl_epochs else None
     rec.bundler_ = builder(size=cfg.size, rl=rl).fit(dataset, rec.item_vectors_, relevance=relevance,
-                                                     complements=complement_source(rec), seed=rec.config.seed,
+                                                     complements=complement_source(rec, dataset),
+                                                     seed=rec.config.seed,
                                                      progress=progress)
     tuned = f"RL-tuned over {len(rec.bundler_.history_)} epochs" if rl else "hand-set weights (rl_epochs=0)"
     return "done", f"graph walk, {tuned}"
@@ -132,15 +178,59 @@ def bundle_relevance(rec, model: Any, data: Dataset | None = None):
     return MatrixRelevance(model, fallback=np.asarray(seen.sum(axis=0)).ravel().astype(np.float32))
 
 
-def complement_source(rec) -> Any:
-    """What the bundle walk uses as complements: the learned model when it ran, else
-    None (the builder's observed co-purchase lift)."""
-    return rec.complements_
+def complement_source(rec, dataset: Dataset) -> Any:
+    """What the bundle walk uses as complements: None (the builder's observed co-purchase
+    lift of each data cut) when the complement stage did not run; else a factory giving
+    the fitted ``rec.complements_`` for ``dataset`` and, for the RL tuning's pre-episode
+    cut, a complement model refitted on that cut (as the relevance model is, so RL never
+    trusts complements learned from its own episodes)."""
+    if rec.complements_ is None:
+        return None
+
+    def complements(data: Dataset) -> Any:
+        if data is dataset:
+            return rec.complements_
+        try:
+            return make_complement_model(rec, data).fit(data, item_vectors=rec.item_vectors_)
+        except ConfigError:  # the cut shares no basket: fall back to the cut's (empty) co-purchase lift
+            from cartgraph.bundles.complements import co_purchase_matrix
+
+            return co_purchase_matrix(data)
+
+    return complements
 
 
 def complements_of(rec, item: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(item_ids (k,), scores (k,))`` of the complement model for one item."""
-    raise ConfigError("complements: not wired yet")
+    """``(item_ids (k,), scores (k,))`` of the complement model for one item id, best first."""
+    idx, scores = rec.complements_.complements(rec.item_vocab_.index(item), k=k)
+    return rec.item_vocab_.ids[idx], np.asarray(scores, dtype=np.float32)
+
+
+def complement_reason(rec, item: str, other: str) -> Any:
+    """An :class:`~cartgraph.recommender.Explanation` of why ``other`` goes with ``item``:
+    the learned score, and how often the two were bought together (the graph's
+    CO_PURCHASED count) or that the model inferred it from look-alike items."""
+    from cartgraph.recommender import Explanation
+
+    a, b = rec.item_vocab_.index(item), rec.item_vocab_.index(other)
+    score = float(rec.complements_.score(np.array([a]), np.array([b]))[0])
+    together = _co_purchase_count(rec, a, b)
+    evidence = (f"bought together in {together} baskets" if together else
+                "learned from items like these (not seen in the same basket)")
+    return Explanation("complement", f"goes with {rec.title(item)}: {evidence} (complement score {score:.2f})",
+                       str(item), score)
+
+
+def _co_purchase_count(rec, a: int, b: int) -> int:
+    """Baskets shared by items ``a`` and ``b`` per the graph's CO_PURCHASED edges (0: none or below
+    the graph's ``co_purchase_min_count``)."""
+    if rec.graph_ is None:
+        return 0
+    edges = rec.graph_.edges["CO_PURCHASED"]
+    lo, hi = min(a, b), max(a, b)
+    src, dst = edges["src"].to_numpy(), edges["dst"].to_numpy()
+    hit = ((src == lo) & (dst == hi)) | ((src == hi) & (dst == lo))
+    return int(edges["count"].to_numpy()[hit].max()) if hit.any() else 0
 
 
 def build_bundles(rec, user: str, size: int, budget: float | None, anchor: str | None, n: int,
@@ -158,10 +248,28 @@ STAGE_FUNCTIONS = {"text": fit_text, "graph": fit_graph, "model": fit_model,
 
 
 def complement_score(rec, history: np.ndarray, i: int) -> np.ndarray:
-    """Learned complement score of item ``i`` for each history item, shape ``(len(history),)``."""
-    raise ConfigError("complements: not wired yet")
+    """Learned complement score ``s(h → i)`` for each history item index ``h``, shape
+    ``(len(history),)``; 0 where ``i`` is not among ``h``'s top ``complements.k`` (so a
+    reason is only given for an actual learned complement)."""
+    model = rec.complements_
+    idx, _ = model.complements(np.asarray(history, dtype=np.int64), k=rec.config.complements.k)
+    top = np.any(idx == i, axis=1)
+    scores = model.score(np.asarray(history, dtype=np.int64), np.full(len(history), i, dtype=np.int64))
+    return np.where(top, np.maximum(scores, 1e-6), 0.0)
 
 
 def graph_with_complements(rec):
-    """``rec.graph_`` with the learned COMPLEMENTS edges (unchanged when the stage did not run)."""
-    return rec.graph_
+    """``rec.graph_`` with the learned COMPLEMENTS edges: each item's top ``complements.k``
+    (``score``, ``model`` = the complement model's name); unchanged when the stage did not run."""
+    if rec.complements_ is None or rec.graph_ is None:
+        return rec.graph_
+    import pandas as pd
+
+    edges = rec.complements_.top_edges(rec.config.complements.k)
+    edges = edges[np.isfinite(edges["score"].to_numpy())]
+    vocab = rec.graph_.vocab("Item")
+    frame = pd.DataFrame({"src": vocab.indices(edges["src"].to_numpy()), "dst": vocab.indices(edges["dst"].to_numpy()),
+                          "score": edges["score"].to_numpy(np.float64), "model": rec.complements_.name})
+    kept = rec.graph_.edges["COMPLEMENTS"]
+    kept = kept[kept["model"] != rec.complements_.name] if len(kept) else kept
+    return rec.graph_.with_edges("COMPLEMENTS", pd.concat([kept, frame], ignore_index=True))

@@ -6,6 +6,7 @@
     items, scores = rec.recommend("12347", k=10)          # 1-D for one user
     items, scores = rec.recommend(["12347", "12348"])     # 2-D (users, k) for a batch
     rec.explain("12347", items[0])                        # reasons, best first
+    rec.complements("85123A", k=5, with_reasons=True)     # ids, scores, reasons
     rec.save("models/shop");  rec = cartgraph.Recommender.load("models/shop")
 
 ``fit`` runs text → graph → recommender model → complements → bundle policy, each
@@ -149,12 +150,21 @@ class Recommender:
         top, vals = topk(scores, k)
         return self.item_vocab_.ids[top], vals.astype(np.float32)
 
-    def complements(self, item: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Items that go with ``item`` (directed, learned): ``(item_ids (k,), scores (k,))``."""
-        self._check_fitted("complements")
-        from cartgraph.pipeline_stages import complements_of
+    def complements(self, item: str, k: int = 10, *, with_reasons: bool = False) -> tuple:
+        """Items that go with ``item`` (directed, learned by :class:`cartgraph.gnn.ComplementModel`).
 
-        return complements_of(self, item, k)
+        Returns ``(item_ids (k,), scores (k,))``, best first (ties: lower item index;
+        ``item`` itself excluded); with ``with_reasons=True`` a third element, one
+        :class:`Explanation` per item (kind ``"complement"``: the learned score and how
+        often the two were bought together).
+        """
+        self._check_fitted("complements")
+        from cartgraph.pipeline_stages import complement_reason, complements_of
+
+        ids, scores = complements_of(self, item, k)
+        if not with_reasons:
+            return ids, scores
+        return ids, scores, [complement_reason(self, item, other) for other in ids]
 
     def bundle(self, user: str, size: int | None = None, budget: float | None = None,
                anchor: str | None = None, *, n: int = 1, exclude: tuple[str, ...] = (),

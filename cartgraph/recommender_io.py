@@ -9,7 +9,11 @@ Layout (format ``cartgraph-recommender``, version :data:`FORMAT_VERSION`)::
     item_vectors.npy     (n_items, dim) float32 text vectors (when the text stage ran)
     model.pt | model.npz the recommender model's weights (its own format, or settings + NumPy arrays)
     graph/               the knowledge graph: one Parquet table per node label and relationship type
-    complements/ bundles/  the complement model and bundle policy (when their stages ran)
+    complements.pt       the complement model (its own file format; when the stage ran)
+    bundles/             the bundle policy (when its stage ran)
+
+Version history: 1 — first layout (no complement model); 2 — ``complements.pt``
+(the learned complement model) and ``hetero`` model weights in ``model.pt``.
 
 A reader sees the old folder or the new one, never a mix (:func:`cartgraph.atomic.atomic_dir`).
 """
@@ -31,7 +35,7 @@ from cartgraph.errors import ConfigError
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_recommender", "load_recommender", "read_manifest"]
 
 FORMAT = "cartgraph-recommender"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def save_recommender(rec, path: Path) -> None:
@@ -166,10 +170,10 @@ def _load_graph(folder: Path):
 def _save_parts(rec, folder: Path) -> dict[str, dict[str, Any]]:
     """Save the complement model and bundle policy with their own ``save``."""
     parts = {}
-    for name, obj in (("complements", rec.complements_), ("bundles", rec.bundler_)):
+    for name, file, obj in (("complements", "complements.pt", rec.complements_), ("bundles", "bundles", rec.bundler_)):
         if obj is not None:
-            obj.save(folder / name)
-            parts[name] = {"class": _class_name(obj)}
+            obj.save(folder / file)
+            parts[name] = {"class": _class_name(obj), "file": file}
     return parts
 
 
@@ -177,7 +181,9 @@ def _load_parts(rec, path: Path, parts: dict[str, dict[str, Any]]) -> None:
     from cartgraph.pipeline_stages import bundle_relevance
 
     if "complements" in parts:
-        rec.complements_ = _resolve_class(parts["complements"]["class"]).load(path / "complements")
+        info = parts["complements"]
+        rec.complements_ = _resolve_class(info["class"]).load(path / info["file"])
     if "bundles" in parts:
         relevance = bundle_relevance(rec, rec.model_) if rec.model_ is not None else None
-        rec.bundler_ = _resolve_class(parts["bundles"]["class"]).load(path / "bundles", relevance=relevance)
+        rec.bundler_ = _resolve_class(parts["bundles"]["class"]).load(path / parts["bundles"]["file"],
+                                                                      relevance=relevance)

@@ -29,10 +29,8 @@ def _leaf(shop):
 
 def test_stages_report_what_ran(fitted):
     assert list(fitted.stages_) == ["text", "graph", "model", "complements", "bundles"]
-    for name in ("text", "graph", "model"):
+    for name in ("text", "graph", "model", "complements", "bundles"):
         assert fitted.stages_[name]["status"] == "done", fitted.stages_[name]
-    for name in ("complements", "bundles"):
-        assert fitted.stages_[name]["status"] in ("done", "unavailable")
     assert fitted.item_vectors_.shape == (fitted.items_.shape[0], 384)
     assert fitted.graph_.counts()["SIMILAR_TO"] > 0
 
@@ -139,7 +137,7 @@ def test_a_folder_of_another_version_fails_clearly(fitted, tmp_path):
     manifest = json.loads((path / "recommender.json").read_text())
     manifest["version"] = 99
     (path / "recommender.json").write_text(json.dumps(manifest))
-    with pytest.raises(ConfigError, match="format version 99.*reads version 1"):
+    with pytest.raises(ConfigError, match="format version 99.*reads version 2"):
         Recommender.load(path)
     with pytest.raises(ConfigError, match="not a cartgraph model folder"):
         Recommender.load(tmp_path / "elsewhere")
@@ -220,3 +218,102 @@ def test_bundles_survive_save_and_load(with_bundles, shop, tmp_path):
         a, b = with_bundles.bundle(user, n=2), loaded.bundle(user, n=2)
         assert [x.items for x in a] == [x.items for x in b]
         assert [x.explanations for x in a] == [x.explanations for x in b]
+
+
+# ---------------------------------------------------------------------- complements
+def _planted(shop) -> dict[str, set[str]]:
+    """The shop's directed complement pairs: anchor → the accessories it calls for."""
+    out: dict[str, set[str]] = {}
+    for a, b in shop.meta["complements"]:
+        out.setdefault(a, set()).add(b)
+    return out
+
+
+def test_complements_recover_the_planted_pairs(fitted, shop):
+    """Known answer: an anchor's planted accessories come out on top, far above chance."""
+    planted = _planted(shop)
+    hits = total = 0
+    for anchor, partners in planted.items():
+        ids, scores = fitted.complements(anchor, k=len(partners))
+        assert anchor not in ids and list(scores) == sorted(scores, reverse=True)
+        hits += len(set(ids) & partners)
+        total += len(partners)
+    chance = np.mean([len(p) for p in planted.values()]) / (shop.n_items - 1)
+    assert hits / total > 0.5 > 20 * chance, (hits, total, chance)
+
+
+def test_complements_come_with_reasons(fitted, shop):
+    planted = _planted(shop)
+    anchor, partners = next(iter(planted.items()))
+    ids, scores, reasons = fitted.complements(anchor, k=5, with_reasons=True)
+    assert len(ids) == len(scores) == len(reasons) == 5
+    for other, s, r in zip(ids, scores, reasons):
+        assert r.kind == "complement" and r.anchor == anchor and fitted.title(anchor) in r.text
+        assert r.strength == pytest.approx(float(s), abs=1e-5)
+    assert ids[0] in partners and "bought together in" in reasons[0].text
+    assert list(scores) == sorted(scores, reverse=True)
+    with pytest.raises(ConfigError, match="unknown item id 'nothing'"):
+        fitted.complements("nothing")
+
+
+def test_bundles_use_the_learned_complements(fitted, shop):
+    from cartgraph.bundles.complements import as_complement_matrix
+
+    learned = as_complement_matrix(fitted.complements_, shop.n_items).toarray()
+    served = fitted.bundler_.tables_
+    assert fitted.stages_["complements"]["status"] == "done" and served.n_items == shop.n_items
+    planted = _planted(shop)
+    anchor = shop.item_vocab.index(next(iter(planted)))
+    assert np.argmax(learned[anchor]) in shop.item_vocab.indices(sorted(planted[shop.item_vocab.ids[anchor]]))
+
+
+def test_complements_and_explanations_survive_save_and_load(fitted, shop, tmp_path):
+    fitted.save(tmp_path / "model")
+    assert (tmp_path / "model" / "complements.pt").is_file()
+    loaded = Recommender.load(tmp_path / "model")
+    assert loaded.stages_["complements"]["status"] == "done"
+    for item in shop.item_vocab.ids[::11]:
+        a, b = fitted.complements(item, k=8, with_reasons=True), loaded.complements(item, k=8, with_reasons=True)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+    user = shop.user_vocab.ids[3]
+    for item in fitted.recommend(user, k=5)[0]:
+        assert fitted.explain(user, item) == loaded.explain(user, item)
+
+
+def test_complements_config_is_checked_and_switchable(shop):
+    with pytest.raises(ConfigError, match="complements.epochs"):
+        ComplementsConfig(epochs=0)
+    assert RecommenderConfig.from_dict({"complements": {"enabled": False}}).complements.enabled is False
+
+
+def test_explain_gives_a_complement_reason_for_a_planted_accessory(fitted, shop):
+    """A user who owns an anchor but not its accessory is told the accessory goes with it."""
+    planted = _planted(shop)
+    for user in shop.user_vocab.ids:
+        owned = set(fitted.history(user))
+        for anchor in sorted(owned & set(planted)):
+            missing = sorted(planted[anchor] - owned)
+            if missing:
+                reasons = fitted.explain(user, missing[0])
+                assert reasons[0].kind == "complement", reasons
+                assert reasons[0].anchor in owned
+                return
+    pytest.fail("no user owns an anchor without one of its accessories")
+
+
+# ---------------------------------------------------------------------- hetero GNN
+def test_hetero_model_fits_serves_and_round_trips(shop, tmp_path):
+    cfg = RecommenderConfig(model=ModelConfig("hetero", epochs=30, num_layers=2, embedding_dim=32, lr=0.03),
+                            complements=ComplementsConfig(enabled=False), bundles=BundlesConfig(enabled=False))
+    rec = Recommender(cfg).fit(shop, progress=False)
+    assert rec.stages_["model"]["status"] == "done" and type(rec.model_).__name__ == "TextHeteroGNN"
+    users = list(shop.user_vocab.ids[:60])
+    items, scores = rec.recommend(users, k=10)
+    leaf, tastes = _leaf(shop), dict(shop.meta["tastes"])
+    share = np.mean([np.mean([leaf[i] in tastes[u] for i in row]) for u, row in zip(users, items)])
+    by_chance = np.mean([len(tastes[u]) for u in users]) / 12
+    assert share > 2 * by_chance, (share, by_chance)
+    rec.save(tmp_path / "model")
+    loaded = Recommender.load(tmp_path / "model")
+    again = loaded.recommend(users, k=10)
+    assert np.array_equal(items, again[0]) and np.array_equal(scores, again[1])

@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from cartgraph.cli._output import add_json_flag, emit_json, print_table
+from cartgraph.cli.fit import add_config_args, config_from_args
 
 __all__ = ["register", "run_demo"]
 
@@ -29,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--bundles", type=int, default=2, help="bundles per user (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed for the synthetic shop, the models and the user choice")
     p.add_argument("--refit", action="store_true", help="fit again instead of loading the cached model")
+    add_config_args(p, seed=False)
     add_json_flag(p)
     p.set_defaults(handler=_run)
 
@@ -59,8 +61,10 @@ def _bundles(rec, user: str, n: int) -> tuple[list[dict], str | None]:
 
 
 def run_demo(dataset: str = "synthetic", path=None, users: int = 3, k: int = 10, seed: int = 0,
-             n_bundles: int = 2, refit: bool = False, progress: bool = False) -> dict:
-    """Run the demo and return what it shows as a dict (used by the CLI and tests)."""
+             n_bundles: int = 2, refit: bool = False, progress: bool = False, config=None) -> dict:
+    """Run the demo and return what it shows as a dict (used by the CLI and tests).
+
+    ``config``: the :class:`~cartgraph.RecommenderConfig` to fit (default: the defaults with ``seed``)."""
     from cartgraph.cli._cache import cached_fit
     from cartgraph.cli._common import load_dataset
     from cartgraph.config import RecommenderConfig
@@ -70,7 +74,8 @@ def run_demo(dataset: str = "synthetic", path=None, users: int = 3, k: int = 10,
     t0 = time.perf_counter()
     options = {"seed": seed} if dataset == "synthetic" else {}
     ds = load(dataset, None, **options) if dataset == "synthetic" else load_dataset(dataset, path)
-    rec, cached = cached_fit(ds, dataset, resolve_path(dataset, path), options, RecommenderConfig(seed=seed),
+    config = RecommenderConfig(seed=seed) if config is None else config.replace(seed=seed)
+    rec, cached = cached_fit(ds, dataset, resolve_path(dataset, path), options, config,
                              refit=refit, progress=progress)
     chosen = rec.user_vocab_.ids[_pick_users(rec.seen_, users, seed)]
     items, scores = rec.recommend(list(chosen), k=k)
@@ -107,7 +112,7 @@ def _print_user(user: dict) -> None:
 
 def _run(args) -> int:
     result = run_demo(args.dataset, args.path, args.users, args.k, args.seed, args.bundles, args.refit,
-                      progress=not args.json)
+                      progress=not args.json, config=config_from_args(args))
     if args.json:
         emit_json(result)
         return 0

@@ -10,11 +10,12 @@ from cartgraph.cli._output import add_json_flag, emit_json, print_table
 __all__ = ["register", "config_from_args", "add_config_args"]
 
 
-def add_config_args(p: argparse.ArgumentParser) -> None:
-    """The :class:`~cartgraph.RecommenderConfig` settings as flags (defaults = the config's)."""
-    from cartgraph.config import MODEL_NAMES, BundlesConfig, GraphConfig, ModelConfig
+def add_config_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
+    """The :class:`~cartgraph.RecommenderConfig` settings as flags (defaults = the config's);
+    ``seed=False`` leaves ``--seed`` to the command."""
+    from cartgraph.config import MODEL_NAMES, BundlesConfig, ComplementsConfig, GraphConfig, ModelConfig
 
-    m, g, b = ModelConfig(), GraphConfig(), BundlesConfig()
+    m, g, b, c = ModelConfig(), GraphConfig(), BundlesConfig(), ComplementsConfig()
     p.add_argument("--model", default=m.name, choices=MODEL_NAMES, help=f"recommender model (default {m.name})")
     p.add_argument("--no-text", action="store_true", help="skip the text encoder (no SIMILAR_TO edges, no text reasons)")
     p.add_argument("--text-model", default=None, help="local folder or Hugging Face id (default: bundled all-MiniLM-L6-v2)")
@@ -25,9 +26,18 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--neighbors", type=int, default=m.n_neighbors, help=f"ItemKNN neighbours (default {m.n_neighbors})")
     p.add_argument("--epochs", type=int, default=m.epochs, help=f"LightGCN/hetero epochs (default {m.epochs})")
     p.add_argument("--no-complements", action="store_true", help="skip learning complements")
+    p.add_argument("--complement-epochs", type=int, default=c.epochs,
+                   help=f"complement model epochs (default {c.epochs})")
+    p.add_argument("--complement-k", type=int, default=c.k,
+                   help=f"COMPLEMENTS edges exported per item (default {c.k})")
     p.add_argument("--no-bundles", action="store_true", help="skip the bundle policy")
     p.add_argument("--bundle-size", type=int, default=b.size, help=f"default bundle size (default {b.size})")
-    p.add_argument("--seed", type=int, default=0, help="seed of every learned stage (default 0)")
+    p.add_argument("--rl-epochs", type=int, default=b.rl_epochs,
+                   help=f"RL tuning epochs of the bundle walk (0: hand-set weights; default {b.rl_epochs})")
+    p.add_argument("--rl-episodes", type=int, default=b.max_episodes,
+                   help=f"held-out baskets the RL tuning learns from, at most (default {b.max_episodes})")
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="seed of every learned stage (default 0)")
 
 
 def config_from_args(args):
@@ -39,8 +49,10 @@ def config_from_args(args):
         text=TextConfig(enabled=not args.no_text, model=args.text_model),
         graph=GraphConfig(similar_k=args.similar_k, co_purchase_min_count=args.co_purchase_min_count),
         model=ModelConfig(args.model, ease_lambda=args.ease_lambda, n_neighbors=args.neighbors, epochs=args.epochs),
-        complements=ComplementsConfig(enabled=not args.no_complements),
-        bundles=BundlesConfig(enabled=not args.no_bundles, size=args.bundle_size),
+        complements=ComplementsConfig(enabled=not args.no_complements, epochs=args.complement_epochs,
+                                      k=args.complement_k),
+        bundles=BundlesConfig(enabled=not args.no_bundles, size=args.bundle_size, rl_epochs=args.rl_epochs,
+                              max_episodes=args.rl_episodes),
         seed=args.seed)
 
 
