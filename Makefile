@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/cartgraph demo
 
-# The tests need a real Neo4j: 'neo4j run' starts ours (fetched once from Maven Central),
+# The tests need a real Neo4j: 'neo4j run' starts a private one in a throw-away home
+# (fetched once from Maven Central; never a server you started yourself, whose data the tests would clear),
 # passes NEO4J_URI to pytest and stops the server afterwards, even when tests fail.
 # With NEO4J_URI already set (your own server) it runs pytest against that one.
 test: $(STAMP)

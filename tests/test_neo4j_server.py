@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,23 @@ def test_running_server_answers_when_make_test_started_it():
         assert driver.execute_query("RETURN 1 AS one").records[0]["one"] == 1
     finally:
         driver.close()
+
+
+def test_run_without_home_uses_a_private_throwaway_server(monkeypatch, tmp_path):
+    # 'make test' must never share (and clear) a database with a server someone else runs.
+    monkeypatch.delenv("NEO4J_URI", raising=False)
+    seen = {}
+
+    def fake_start(home, **kw):
+        seen["home"] = Path(home)
+        assert seen["home"].is_dir() and not any(seen["home"].iterdir())  # fresh and empty
+        return {"uri": "bolt://127.0.0.1:7", "started": True}
+
+    monkeypatch.setattr(server, "start", fake_start)
+    monkeypatch.setattr(server, "stop", lambda home: seen.setdefault("stopped", Path(home)))
+    out = tmp_path / "uri"
+    code = main(["neo4j", "run", "--", sys.executable, "-c",
+                 f"import os; open({str(out)!r}, 'w').write(os.environ['NEO4J_URI'])"])
+    assert code == 0 and out.read_text() == "bolt://127.0.0.1:7"
+    assert seen["stopped"] == seen["home"] != server.default_home()
+    assert not seen["home"].exists()  # removed afterwards

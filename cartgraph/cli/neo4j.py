@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 
 from cartgraph.cli._output import add_json_flag, emit_json, print_table
 
@@ -49,7 +51,8 @@ def register(sub) -> None:
     add_json_flag(st)
     st.add_argument("--uri", action="store_true", help="print only the Bolt URI (exit 3 if not running)")
     st.set_defaults(handler=_status)
-    r = nsub.add_parser("run", help="run a command with NEO4J_URI set (starting/stopping our server)")
+    r = nsub.add_parser("run", help="run a command with NEO4J_URI set to a private server started and "
+                                    "removed around it (or to --home's server; NEO4J_URI set: that one)")
     _add_start_options(r)
     r.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after '--'")
     r.set_defaults(handler=_run)
@@ -111,22 +114,32 @@ def _run(args) -> int:
         return 2
     if os.environ.get("NEO4J_URI"):
         return subprocess.call(cmd)
+    # Without --home the command gets a private server in a throw-away home: tests clear
+    # their database, so they must never share one with a server you started yourself
+    # or with another 'make test' running at the same time (Community has one database).
+    private = args.home is None
+    home = tempfile.mkdtemp(prefix="cartgraph-neo4j-run-") if private else args.home
     try:
-        state = server.start(args.home, port=args.port, heap=args.heap, pagecache=args.pagecache,
-                             timeout=args.timeout)
-    except ServiceError as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            return _service_error(args, exc)
-        print(f"cartgraph neo4j run: warning: no Neo4j ({exc}); running without NEO4J_URI", file=sys.stderr)
-        return subprocess.call(cmd)
-    print(f"neo4j {'started' if state['started'] else 'already running'} at {state['uri']}", file=sys.stderr)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        return subprocess.call(cmd, env={**os.environ, "NEO4J_URI": state["uri"]})
+        try:
+            state = server.start(home, port=args.port, heap=args.heap, pagecache=args.pagecache,
+                                 timeout=args.timeout)
+        except ServiceError as exc:
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                return _service_error(args, exc)
+            print(f"cartgraph neo4j run: warning: no Neo4j ({exc}); running without NEO4J_URI", file=sys.stderr)
+            return subprocess.call(cmd)
+        print(f"neo4j {'started' if state['started'] else 'already running'} at {state['uri']}"
+              f"{' (private, for this command)' if private else ''}", file=sys.stderr)
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            return subprocess.call(cmd, env={**os.environ, "NEO4J_URI": state["uri"]})
+        finally:
+            if state["started"]:
+                server.stop(home)
+                print("neo4j stopped", file=sys.stderr)
     finally:
-        if state["started"]:
-            server.stop(args.home)
-            print("neo4j stopped", file=sys.stderr)
+        if private:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def _interrupt(signum, frame) -> None:
