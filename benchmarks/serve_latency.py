@@ -6,10 +6,10 @@ Usage::
 
 For each dataset (Online Retail; Instacart with its full product catalogue) it fits the
 pipeline once (or loads ``--model-cache/<dataset>`` when saved there before), then
-times ``recommend(user, 10)`` and ``bundle(user, 4)`` one request at a time for random
-users (seeded). Beside the facade it times the peer a user would call instead: the
-fitted model's own index-based ``recommend`` (no id mapping), so the ratio is the
-facade's overhead. Targets: recommend p50 ≤ 5 ms and p99 ≤ 25 ms, bundle p50 ≤ 20 ms.
+times ``recommend(user, 10)``, ``complements(item, 10)`` and ``bundle(user, 4)`` one
+request at a time for random users / items (seeded). Beside the facade it times the peer a user would call instead: the
+fitted model's own index-based ``recommend`` / ``complements`` (no id mapping), so the
+ratio is the facade's overhead. Targets: recommend p50 ≤ 5 ms and p99 ≤ 25 ms, bundle p50 ≤ 20 ms.
 The last line is one JSON object.
 """
 from __future__ import annotations
@@ -64,9 +64,14 @@ def measure(name: str, requests: int, cache: Path | None) -> dict:
     ids = [str(u) for u in rec.user_vocab_.ids[users]]
     out = {"dataset": name, "items": int(len(rec.item_vocab_)), "users": int(len(rec.user_vocab_)),
            "model": type(rec.model_).__name__, "fit_s": round(fit_s, 1), "stages": {k: v["status"] for k, v in rec.stages_.items()},
+           "stage_seconds": {k: v["seconds"] for k, v in rec.stages_.items()},
            "recommend": percentiles(lambda u: rec.recommend(u, 10), ids),
            "peer_model_recommend": percentiles(lambda u: rec.model_.recommend(int(u), k=10), list(users))}
     out["recommend_overhead_ratio"] = round(out["recommend"]["p50_ms"] / out["peer_model_recommend"]["p50_ms"], 2)
+    if rec.stages_["complements"]["status"] == "done":
+        items = rng.choice(len(rec.item_vocab_), size=min(requests, len(rec.item_vocab_)), replace=False)
+        out["complements"] = percentiles(lambda i: rec.complements(i, 10), [str(i) for i in rec.item_vocab_.ids[items]])
+        out["peer_model_complements"] = percentiles(lambda i: rec.complements_.complements(int(i), k=10), list(items))
     if rec.stages_["bundles"]["status"] == "done":
         out["bundle"] = percentiles(lambda u: rec.bundle(u, 4), ids[: max(50, requests // 5)])
     out["targets_met"] = {"recommend_p50<=5": out["recommend"]["p50_ms"] <= 5,

@@ -226,11 +226,17 @@ def _co_purchase_count(rec, a: int, b: int) -> int:
     the graph's ``co_purchase_min_count``)."""
     if rec.graph_ is None:
         return 0
-    edges = rec.graph_.edges["CO_PURCHASED"]
-    lo, hi = min(a, b), max(a, b)
-    src, dst = edges["src"].to_numpy(), edges["dst"].to_numpy()
-    hit = ((src == lo) & (dst == hi)) | ((src == hi) & (dst == lo))
-    return int(edges["count"].to_numpy()[hit].max()) if hit.any() else 0
+    counts = getattr(rec, "_co_counts", None)
+    if counts is None:  # built once per fitted or loaded model
+        import scipy.sparse as sp
+
+        edges = rec.graph_.edges["CO_PURCHASED"]
+        s, d, c = (edges[col].to_numpy() for col in ("src", "dst", "count"))
+        n = len(rec.item_vocab_)
+        counts = sp.csr_matrix((np.concatenate([c, c]).astype(np.float64), (np.concatenate([s, d]),
+                                                                           np.concatenate([d, s]))), shape=(n, n))
+        rec._co_counts = counts
+    return int(counts[a, b])
 
 
 def build_bundles(rec, user: str, size: int, budget: float | None, anchor: str | None, n: int,

@@ -117,7 +117,7 @@ class Recommender:
         self.seen_ = dataset.interactions()
         self.item_vectors_ = self.graph_ = self.model_ = self.complements_ = self.bundler_ = None
         self.stages_: dict[str, dict[str, Any]] = {}
-        self._csc = None
+        self._csc = self._co_counts = None
 
     # ------------------------------------------------------------------ serving
     def recommend(self, users: Any, k: int = 10, *, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:

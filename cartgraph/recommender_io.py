@@ -87,7 +87,7 @@ def load_recommender(cls, path: Path):
     rec.item_vectors_ = np.load(vectors) if vectors.exists() else None
     rec.model_ = _load_model(manifest["model"], path) if manifest.get("model") else None
     rec.graph_ = _load_graph(path / "graph") if (path / "graph").is_dir() else None
-    rec.stages_, rec.dataset_name_, rec._csc = manifest["stages"], manifest["dataset"], None
+    rec.stages_, rec.dataset_name_, rec._csc, rec._co_counts = manifest["stages"], manifest["dataset"], None, None
     rec.complements_ = rec.bundler_ = None
     _load_parts(rec, path, manifest.get("parts", {}))
     return rec

@@ -179,8 +179,9 @@ def test_evaluate_plot_writes_a_png(data_dir, tmp_path):
 
 # Small learned stages keep the first (uncached) fit short for CI: the bundle walk keeps its
 # hand-set weights (RL tuning is tested on the synthetic shop and in tests/test_bundles.py) and
-# the complement model trains one epoch. Everything the demo shows is still asserted.
-DEMO_FAST = ("--rl-epochs", "0", "--complement-epochs", "1")
+# the complement model trains one epoch (~10 steps; the default 5 epochs took ~78 s of a ~100 s
+# first fit on 2 shared cores). Everything the demo shows is still asserted.
+DEMO_FAST = ("--rl-epochs", "0", "--complement-epochs", "1", "--complement-min-steps", "1")
 
 
 def test_demo_on_online_retail(data_dir):

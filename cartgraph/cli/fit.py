@@ -28,6 +28,8 @@ def add_config_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
     p.add_argument("--no-complements", action="store_true", help="skip learning complements")
     p.add_argument("--complement-epochs", type=int, default=c.epochs,
                    help=f"complement model epochs (default {c.epochs})")
+    p.add_argument("--complement-min-steps", type=int, default=c.min_steps,
+                   help=f"at least this many complement training steps (default {c.min_steps})")
     p.add_argument("--complement-k", type=int, default=c.k,
                    help=f"COMPLEMENTS edges exported per item (default {c.k})")
     p.add_argument("--no-bundles", action="store_true", help="skip the bundle policy")
@@ -50,7 +52,7 @@ def config_from_args(args):
         graph=GraphConfig(similar_k=args.similar_k, co_purchase_min_count=args.co_purchase_min_count),
         model=ModelConfig(args.model, ease_lambda=args.ease_lambda, n_neighbors=args.neighbors, epochs=args.epochs),
         complements=ComplementsConfig(enabled=not args.no_complements, epochs=args.complement_epochs,
-                                      k=args.complement_k),
+                                      min_steps=args.complement_min_steps, k=args.complement_k),
         bundles=BundlesConfig(enabled=not args.no_bundles, size=args.bundle_size, rl_epochs=args.rl_epochs,
                               max_episodes=args.rl_episodes),
         seed=args.seed)
