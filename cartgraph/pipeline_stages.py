@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from cartgraph.dataset import Dataset
-from cartgraph.errors import ConfigError
 
 __all__ = ["STAGE_FUNCTIONS", "build_bundles", "bundle_relevance", "complement_reason", "complement_score",
            "complement_source", "complements_of", "fit_model_on", "graph_with_complements", "make_complement_model",
@@ -101,9 +100,10 @@ COMPLEMENT_BATCH_SIZE = 8192
 
 def make_complement_model(rec, data: Dataset, progress: bool = False) -> Any:
     """An unfitted :class:`~cartgraph.gnn.ComplementModel` for ``rec.config.complements``
-    and ``data`` (None when not installed). Early stopping is off (the facade has no
-    held-out baskets); epochs are raised so that training takes at least ``min_steps``
-    steps on ``data``'s training pairs."""
+    and ``data``; None when it is not installed or ``data`` has no two items in one basket
+    or bundle (nothing to learn from). Early stopping is off (the facade has no held-out
+    baskets); epochs are raised so that training takes at least ``min_steps`` steps on
+    ``data``'s training pairs."""
     model = optional_import("cartgraph.gnn.complements", "ComplementModel")
     if model is None:
         return None
@@ -112,7 +112,9 @@ def make_complement_model(rec, data: Dataset, progress: bool = False) -> Any:
     cfg = rec.config.complements
     probe = model(cfg.embedding_dim, per_item=cfg.per_item, weight_by_count=False, progress=False)
     src, _ = positive_pairs(co_occurrence(data, bundle_weight=probe.bundle_weight), cfg.per_item, probe.min_count)
-    steps_per_epoch = max(1, -(-len(src) // COMPLEMENT_BATCH_SIZE))
+    if not len(src):
+        return None
+    steps_per_epoch = -(-len(src) // COMPLEMENT_BATCH_SIZE)
     epochs = max(cfg.epochs, -(-cfg.min_steps // steps_per_epoch))
     return model(cfg.embedding_dim, per_item=cfg.per_item, weight_by_count=False, epochs=epochs,
                  batch_size=COMPLEMENT_BATCH_SIZE, eval_every=0, seed=rec.config.seed, progress=progress)
@@ -121,22 +123,19 @@ def make_complement_model(rec, data: Dataset, progress: bool = False) -> Any:
 def fit_complements(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
     """Learned COMPLEMENTS (:class:`cartgraph.gnn.ComplementModel`) → ``rec.complements_``.
 
-    Unavailable (not an error) when no two items share a basket or bundle: there is
-    nothing to learn complements from.
+    Unavailable (not an error) without item text vectors, or when no two items share a
+    basket or bundle: there is nothing to learn complements from.
     """
     if not rec.config.complements.enabled:
         return "disabled", "complements.enabled is False"
     if rec.item_vectors_ is None:
         return "unavailable", "the complement model learns from item text vectors; the text stage did not run"
+    if optional_import("cartgraph.gnn.complements", "ComplementModel") is None:
+        return "unavailable", "cartgraph.gnn.complements (ComplementModel) is not in this installation"
     model = make_complement_model(rec, dataset, progress)
     if model is None:
-        return "unavailable", "cartgraph.gnn.complements (ComplementModel) is not in this installation"
-    try:
-        rec.complements_ = model.fit(dataset, item_vectors=rec.item_vectors_)
-    except ConfigError as exc:
-        if "nothing to learn complements from" not in str(exc):
-            raise
-        return "unavailable", str(exc)
+        return "unavailable", f"{dataset.name}: no two items share a basket or bundle; nothing to learn complements from"
+    rec.complements_ = model.fit(dataset, item_vectors=rec.item_vectors_)
     return "done", (f"{type(model).__name__} ({model.name}), {model.config.epochs} epochs on {model.n_pairs_} "
                     f"basket/bundle pairs")
 
@@ -190,12 +189,12 @@ def complement_source(rec, dataset: Dataset) -> Any:
     def complements(data: Dataset) -> Any:
         if data is dataset:
             return rec.complements_
-        try:
-            return make_complement_model(rec, data).fit(data, item_vectors=rec.item_vectors_)
-        except ConfigError:  # the cut shares no basket: fall back to the cut's (empty) co-purchase lift
+        model = make_complement_model(rec, data)
+        if model is None:  # the cut shares no basket: its (empty) co-purchase lift
             from cartgraph.bundles.complements import co_purchase_matrix
 
             return co_purchase_matrix(data)
+        return model.fit(data, item_vectors=rec.item_vectors_)
 
     return complements
 

@@ -317,3 +317,14 @@ def test_hetero_model_fits_serves_and_round_trips(shop, tmp_path):
     loaded = Recommender.load(tmp_path / "model")
     again = loaded.recommend(users, k=10)
     assert np.array_equal(items, again[0]) and np.array_equal(scores, again[1])
+
+
+def test_complements_without_shared_baskets_are_unavailable_not_an_error(shop):
+    events = shop.events.assign(basket_id=[f"b{i}" for i in range(len(shop.events))])
+    lonely = shop.replace(events=events, bundles=shop.bundles.iloc[:0], user_bundles=shop.user_bundles.iloc[:0])
+    rec = Recommender(RecommenderConfig(bundles=BundlesConfig(enabled=False))).fit(lonely, progress=False)
+    info = rec.stages_["complements"]
+    assert info["status"] == "unavailable" and "nothing to learn complements from" in info["detail"]
+    with pytest.raises(StageUnavailableError, match="complements stage did not run"):
+        rec.complements("sku-0000")
+    assert rec.explain(shop.user_vocab.ids[0], "sku-0001")  # other reasons still given
