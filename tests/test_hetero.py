@@ -201,3 +201,21 @@ def test_co_purchase_edges_link_items_of_one_group_and_still_learn(shop):
     assert (top[:, 0] == answer).mean() >= 0.9
     with pytest.raises(ConfigError, match="co_purchase_k"):
         TextHeteroGNN(co_purchase_k=-1)
+
+
+def test_cold_dropout_lifts_cold_items(shop, model):
+    ds, _, _, cold = shop
+    users = np.arange(ds.n_users)
+    group = np.array([int(uid[1]) for uid in ds.user_vocab.ids])
+
+    def cold_margin(m):  # cold item score minus the user's best warm unseen item score
+        s = m.scores(users)
+        s[m.user_items_.nonzero()] = -np.inf
+        own = s[users, cold[group]]
+        s[:, cold] = -np.inf
+        return float(np.mean(own - s.max(axis=1)))
+
+    practiced = fit(shop, cold_dropout=0.5)
+    assert cold_margin(practiced) > cold_margin(model)
+    with pytest.raises(ConfigError, match="cold_dropout"):
+        TextHeteroGNN(cold_dropout=1.0)

@@ -50,6 +50,8 @@ class TextHeteroGNN(MatrixRecommender):
         co_purchase_k: add item → item edges to each item's ``k`` most frequent basket
             partners (default 0: none).
         dropout: feature dropout between layers while training (default 0).
+        cold_dropout: share of warm items treated as cold in each epoch (no id embedding,
+            no buyer messages; SAGE only), so cold-start items score on a par (default 0).
         epochs, batch_size, lr, weight_decay, eval_every, patience, seed, checkpoint,
             progress, tensorboard: see :class:`~cartgraph.gnn.trainer.TrainConfig`.
         device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
@@ -59,7 +61,9 @@ class TextHeteroGNN(MatrixRecommender):
     """
 
     def __init__(self, embedding_dim: int = 64, num_layers: int = 2, *, conv: str = "sage", heads: int = 1,
-                 item_ids: bool = True, co_purchase_k: int = 0, dropout: float = 0.0, epochs: int = 60,
+                 item_ids: bool = True, co_purchase_k: int = 0, dropout: float = 0.0,
+                 cold_dropout: float = 0.0,
+                 epochs: int = 60,
                  batch_size: int = 8192,
                  lr: float = 5e-3, weight_decay: float = 1e-4, eval_every: int = 5, patience: int = 3,
                  seed: int = 0, checkpoint: str | None = None, progress: bool = True,
@@ -71,6 +75,9 @@ class TextHeteroGNN(MatrixRecommender):
         if co_purchase_k < 0:
             raise ConfigError(f"co_purchase_k must be >= 0, got {co_purchase_k}")
         self.co_purchase_k = co_purchase_k
+        if not 0.0 <= cold_dropout < 1.0:
+            raise ConfigError(f"cold_dropout must be in [0, 1), got {cold_dropout}")
+        self.cold_dropout = cold_dropout
         self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                   eval_every=eval_every, patience=patience, seed=seed, checkpoint=checkpoint,
                                   progress=progress, tensorboard=tensorboard)
@@ -94,6 +101,7 @@ class TextHeteroGNN(MatrixRecommender):
         graph = hetero_graph(dataset, self.user_items_, self.co_purchase_k).to(device)
         self.module_ = HeteroNet(graph, text, self.embedding_dim, self.num_layers, self.conv, self.heads,
                                  self.item_ids, self.dropout, self.config.seed)
+        self.module_.cold_dropout = self.cold_dropout
         coo = self.user_items_.tocoo()
         warm_position = np.cumsum(graph.item_degree > 0) - 1  # trainer samples among warm items only
         users = torch.as_tensor(coo.row, dtype=torch.long, device=device)
@@ -140,6 +148,7 @@ class TextHeteroGNN(MatrixRecommender):
     def _settings(self) -> dict:
         return {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers, "conv": self.conv,
                 "heads": self.heads, "item_ids": self.item_ids, "co_purchase_k": self.co_purchase_k,
+                "cold_dropout": self.cold_dropout,
                 "dropout": self.dropout, "kinds": self.kinds,
                 "config": dataclasses.asdict(self.config)}
 

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.nn import GATConv, HeteroConv
 
-from cartgraph.gnn.hetero_graph import HeteroGraph
-from cartgraph.gnn.mean_sage import MeanSAGEConv, mean_adjacency
+from cartgraph.gnn.hetero_graph import BOUGHT, HeteroGraph
+from cartgraph.gnn.mean_sage import MeanAdjacency, MeanSAGEConv, mean_adjacency
+from cartgraph.gnn.propagation import EdgeGraph
 
 __all__ = ["HeteroNet", "CONVS"]
 
@@ -60,16 +61,35 @@ class HeteroNet(torch.nn.Module):
                 HeteroConv({et: _conv(conv, dim, heads) for et in graph.edge_index}, aggr="sum")
                 for _ in range(layers))
         self.to(device)
-        self.edges = graph.edge_index if conv == "gat" else {
+        self.full_edges = graph.edge_index if conv == "gat" else {
             (s, r, d): mean_adjacency(e, n[s], n[d]) for (s, r, d), e in graph.edge_index.items()}
+        self.edges = dict(self.full_edges)
         self.register_buffer("warm", torch.as_tensor(graph.item_degree > 0, device=device).float()[:, None])
         self.warm_items = torch.as_tensor((graph.item_degree > 0).nonzero()[0], device=device)
+        self.id_mask = self.warm
+        self.cold_dropout = 0.0
+        bought = graph.edge_index[BOUGHT]
+        self._bought = EdgeGraph(bought[1], bought[0], n["item"], n["user"]) if conv == "sage" else None
+
+    def on_epoch_start(self, generator: torch.Generator) -> None:
+        """Cold-start practice: for this epoch a random ``cold_dropout`` share of the warm
+        items lose their id embedding and their buyers' messages, so the text and category
+        path alone must score them — as it must for items nobody has bought yet."""
+        if self.cold_dropout <= 0 or self._bought is None:
+            return
+        cold = (torch.rand(len(self.warm), generator=generator, device=generator.device) < self.cold_dropout)
+        cold = cold.to(self.warm.device)
+        self.id_mask = self.warm * (~cold).float()[:, None]
+        keep = ~cold[self._bought.by_row[0]]  # edge k's item is row k of the item-side graph
+        keep_by_edge = torch.empty_like(keep)
+        keep_by_edge[self._bought.by_row[2]] = keep
+        self.edges[BOUGHT] = MeanAdjacency(*self._bought.row_mean(keep_by_edge))
 
     def ego(self) -> dict[str, torch.Tensor]:
         """Layer-0 features per node type, shapes ``(n_type, d)``."""
         item = self.proj(self.text)
         if self.item is not None:
-            item = item + self.item * self.warm
+            item = item + self.item * (self.id_mask if self.training else self.warm)
         x = {"user": self.user, "item": item}
         if self.category is not None:
             x["category"] = self.category
@@ -82,7 +102,7 @@ class HeteroNet(torch.nn.Module):
         for conv in self.convs:
             if self.training and self.dropout > 0:
                 x = {k: F.dropout(v, self.dropout) for k, v in x.items()}
-            x = conv(x, self.edges)
+            x = conv(x, self.edges if self.training else self.full_edges)
             total = {k: total[k] + x[k] for k in total}
         scale = 1.0 / (len(self.convs) + 1)
         return total["user"] * scale, total["item"] * scale
