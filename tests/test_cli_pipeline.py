@@ -13,7 +13,7 @@ import pytest
 
 from cartgraph.cli.main import main
 
-NEW_COMMANDS = ("fit", "recommend", "bundle", "export")
+NEW_COMMANDS = ("fit", "recommend", "complements", "bundle", "export")
 
 
 def run_cli(*args: str, env: dict | None = None) -> SimpleNamespace:
@@ -87,6 +87,26 @@ def test_recommend_mistakes_exit_2_with_one_line(model_dir, tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr and "nobody" in res.stderr
     res = run_cli("recommend", "--model-dir", str(tmp_path / "missing"), "user-0001")
     assert res.returncode == 2 and "not a cartgraph model folder" in res.stderr
+
+
+def test_complements_lists_learned_partners_with_reasons(model_dir):
+    import cartgraph
+
+    out, _ = model_dir
+    shop = cartgraph.load("synthetic", None, seed=0)
+    planted: dict[str, set[str]] = {}
+    for a, b in shop.meta["complements"]:
+        planted.setdefault(a, set()).add(b)
+    anchor = sorted(planted)[0]
+    got = last_json(run_cli("complements", "--model-dir", str(out), anchor, "-k", "5", "--json"))
+    rows = got["items"][0]["complements"]
+    assert got["items"][0]["item_id"] == anchor and len(rows) == 5
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    assert rows[0]["item_id"] in planted[anchor] and all(r["reason"].startswith("goes with") for r in rows)
+    table = run_cli("complements", "--model-dir", str(out), anchor)
+    assert table.returncode == 0 and f"Goes with {anchor}" in table.stdout and "why" in table.stdout
+    bad = run_cli("complements", "--model-dir", str(out), "nothing")
+    assert bad.returncode == 2 and "nothing" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_bundle_serves_or_says_why_not(model_dir, tmp_path):

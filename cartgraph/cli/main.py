@@ -19,7 +19,7 @@ from cartgraph.errors import CartgraphError, ServiceError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS: tuple[str, ...] = ("demo", "data", "fit", "recommend", "bundle", "evaluate", "export", "neo4j")
+COMMANDS: tuple[str, ...] = ("demo", "data", "fit", "recommend", "complements", "bundle", "evaluate", "export", "neo4j")
 """Sub-command modules under :mod:`cartgraph.cli`, in ``--help`` order."""
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SERVICE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
