@@ -12,8 +12,9 @@
 ``fit`` runs text → graph → recommender model → complements → bundle policy, each
 stage from its own subpackage (DESIGN.md); :attr:`Recommender.stages_` records, per
 stage, ``"done"``, ``"disabled"`` (switched off in the config) or ``"unavailable"``
-(its subpackage is not in this installation) — a stage is never reported done when
-it did not run. Asking an unavailable stage for results raises
+(it could not run: its subpackage is not installed, a stage it needs did not run, or
+the data holds nothing for it, e.g. no two items ever bought together) — a stage is
+never reported done when it did not run. Asking an unavailable stage for results raises
 :class:`StageUnavailableError`.
 """
 from __future__ import annotations
