@@ -96,7 +96,8 @@ def run_dataset(name: str, root: Path, args) -> dict:
     common = dict(progress=False, device=args.device)
     lgcn = dict(embedding_dim=64, num_layers=3, lr=args.lightgcn_lr, batch_size=args.batch_size, **common)
     gnn = dict(embedding_dim=64, num_layers=2, lr=args.gnn_lr, batch_size=args.batch_size,
-               weight_decay=args.gnn_weight_decay, dropout=args.gnn_dropout, **common)
+               weight_decay=args.gnn_weight_decay, dropout=args.gnn_dropout, cold_dropout=args.gnn_cold_dropout,
+               **common)
     for key, cls, kw, extra in (("lightgcn", LightGCN, lgcn, {}), ("text_gnn", TextHeteroGNN, gnn, None)):
         t0 = time.perf_counter()
         fit_kw = (lambda v: {}) if extra is not None else (lambda v: {"item_vectors": v})
@@ -142,6 +143,7 @@ def main() -> None:
     ap.add_argument("--gnn-lr", type=float, default=1e-2)
     ap.add_argument("--gnn-weight-decay", type=float, default=1e-3)
     ap.add_argument("--gnn-dropout", type=float, default=0.1)
+    ap.add_argument("--gnn-cold-dropout", type=float, default=0.2)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
