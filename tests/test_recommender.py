@@ -328,3 +328,12 @@ def test_complements_without_shared_baskets_are_unavailable_not_an_error(shop):
     with pytest.raises(StageUnavailableError, match="complements stage did not run"):
         rec.complements("sku-0000")
     assert rec.explain(shop.user_vocab.ids[0], "sku-0001")  # other reasons still given
+
+
+def test_complement_stage_is_deterministic(shop):
+    cfg = RecommenderConfig(model=ModelConfig("ease"), bundles=BundlesConfig(enabled=False),
+                            complements=ComplementsConfig(min_steps=20), seed=2)
+    a, b = (Recommender(cfg).fit(shop, progress=False) for _ in range(2))
+    for item in shop.item_vocab.ids[::17]:
+        (ia, sa), (ib, sb) = a.complements(item, k=5), b.complements(item, k=5)
+        assert np.array_equal(ia, ib) and np.allclose(sa, sb, rtol=1e-5, atol=0)
