@@ -164,6 +164,9 @@ def test_last_bundle_holds_out_the_latest_bundle_items():
     assert _test_sets(s) == {"u1": {"i3", "i4"}, "u2": {"i2"}}
     assert sorted(map(tuple, s.train.user_bundles[["user_id", "bundle_id"]].to_numpy())) == [
         ("u1", "b1"), ("u1", "b2"), ("u2", "b1")]
+    # b3 is named only by a held-out choice: its contents must not stay in the train catalogue;
+    # b2 is held out for u2 but still chosen by u1 in train, so it stays.
+    assert sorted(s.train.bundles["bundle_id"]) == ["b1", "b2"]
 
 
 def test_last_bundle_same_day_bundles_keep_the_other_bundles_events():

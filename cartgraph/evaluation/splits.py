@@ -304,7 +304,8 @@ def last_bundle(dataset: Dataset, mode: str = "new") -> Split:
     """BundleRec Amazon: each user's last bundle (by ``ts``, then bundle id) is the test.
 
     The test matrix holds the *items* of that bundle. The train dataset keeps the user's
-    other bundles, and drops the user's events that reveal the test bundle: events after
+    other bundles (and drops from its ``bundles`` table every bundle that only a held-out
+    choice names: its contents are the answer), and drops the user's events that reveal the test bundle: events after
     its time, and events of its items not earlier than it (or without a time) that none
     of the user's other bundles contains. In BundleRec a user's bundles mostly share one
     day and the loader's events are the bundles' items, so a time cut alone would drop
@@ -328,6 +329,11 @@ def last_bundle(dataset: Dataset, mode: str = "new") -> Split:
     before = (ev["ts"] < cut).to_numpy()
     later = (ev["ts"] > cut).to_numpy()
     fit = ev[~((revealing & ~before) | later)]
-    train = dataset.replace(user_bundles=ub[~is_last].drop(columns="_order"))
+    # The held-out bundles' definitions (which items they hold) are the answer: a bundle
+    # that only a held-out choice names leaves the train catalogue too.
+    kept_ids = pd.Index(ub.loc[~is_last, "bundle_id"].unique())
+    held_only = (dataset.bundles["bundle_id"].isin(ub.loc[is_last, "bundle_id"])
+                 & ~dataset.bundles["bundle_id"].isin(kept_ids))
+    train = dataset.replace(user_bundles=ub[~is_last].drop(columns="_order"), bundles=dataset.bundles[~held_only])
     return _build(f"{dataset.name}/last-bundle/{mode}", train, dataset.items, fit, held.assign(kind="purchase"), mode,
                   {"stage": "test", "n_test_bundles": int(is_last.sum())})
