@@ -26,3 +26,15 @@ def data_dir() -> Path:
     if not root.is_dir():
         raise FileNotFoundError(f"CARTGRAPH_DATA_DIR={root} is not a folder")
     return root
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny graphs train fastest on one torch thread; a 2-thread team stalls on a shared
+    2-core box. Use with ``pytestmark = pytest.mark.usefixtures("torch_one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError, NotFittedError
@@ -46,12 +45,7 @@ def planted_shop() -> tuple[Dataset, np.ndarray]:
     return ds, vectors[np.argsort(ds.item_vocab.indices(ids))]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError, NotFittedError
@@ -47,13 +46,7 @@ def checkerboard_shop() -> tuple[Dataset, np.ndarray, np.ndarray, np.ndarray]:
     return ds, vectors, answer, cold
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny graphs: one thread is fastest, and a 2-thread team stalls on a shared 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ from cartgraph.gnn.complement_metrics import group_precision
 from cartgraph.gnn.complement_net import ComplementNet
 from cartgraph.gnn.complement_pairs import co_occurrence, group_matrix, leaf_categories, look_alikes, positive_pairs
 from cartgraph.gnn.item_features import text_features
-from cartgraph.gnn.state_file import load_state, save_state
+from cartgraph.gnn.state_file import construct, load_state, save_state
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
 __all__ = ["ComplementModel", "COUNT_WEIGHTS"]
@@ -228,10 +227,7 @@ class ComplementModel:
     def load(cls, path: str | Path) -> "ComplementModel":
         """Read a file written by :meth:`save` (serving only)."""
         state = load_state(path, _FORMAT, 1)
-        s = dict(state["settings"])
-        cfg = s.pop("config")
-        accepted = inspect.signature(cls).parameters
-        model = cls(**s, **{k: v for k, v in cfg.items() if k in accepted})
+        model = construct(cls, state["settings"])
         model.item_ids_ = np.asarray(state["item_ids"], dtype=object)
         model.src_factors_, model.dst_factors_ = state["src_factors"], state["dst_factors"]
         model.dst_bias_, model.count_weight_ = state["dst_bias"], state["count_weight_"]

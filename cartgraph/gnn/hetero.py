@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from cartgraph.gnn.hetero_graph import hetero_graph
 from cartgraph.gnn.hetero_net import CONVS, HeteroNet
 from cartgraph.gnn.item_features import text_features
 from cartgraph.gnn.similar import cosine_neighbours
-from cartgraph.gnn.state_file import load_state, save_state
+from cartgraph.gnn.state_file import construct, load_state, save_state
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
 __all__ = ["TextHeteroGNN"]
@@ -163,10 +162,7 @@ class TextHeteroGNN(MatrixRecommender):
     def load(cls, path: str | Path) -> "TextHeteroGNN":
         """Read a file written by :meth:`save` (serving only: ``recommend``, ``similar_items``)."""
         state = load_state(path, _FORMAT, 1)
-        s = dict(state["settings"])
-        cfg = s.pop("config")
-        accepted = inspect.signature(cls).parameters
-        model = cls(**s, **{k: v for k, v in cfg.items() if k in accepted})
+        model = construct(cls, state["settings"])
         model.user_factors_, model.item_factors_ = state["user_factors"], state["item_factors"]
         indptr, indices, shape = state["seen"]
         model.user_items_ = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=shape)

@@ -12,7 +12,6 @@ CUDA; large batches are an option (fewer full propagations per epoch).
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.errors import ConfigError
 from cartgraph.evaluation.topk import topk, topk_torch
 from cartgraph.gnn.propagation import normalized_adjacency, propagate
-from cartgraph.gnn.state_file import load_state, save_state
+from cartgraph.gnn.state_file import construct, load_state, save_state
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
 __all__ = ["LightGCN"]
@@ -160,10 +159,7 @@ class LightGCN(MatrixRecommender):
     def load(cls, path: str | Path) -> "LightGCN":
         """Read a file written by :meth:`save`."""
         state = load_state(path, "cartgraph-lightgcn", 1)
-        s = state["settings"]
-        cfg = s["config"]
-        accepted = inspect.signature(cls).parameters
-        model = cls(s["embedding_dim"], s["num_layers"], kinds=s["kinds"], **{k: v for k, v in cfg.items() if k in accepted})
+        model = construct(cls, state["settings"])
         model.user_factors_, model.item_factors_ = state["user_factors"], state["item_factors"]
         indptr, indices, shape = state["seen"]
         model.user_items_ = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=shape)
