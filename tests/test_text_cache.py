@@ -1,4 +1,7 @@
-"""EmbeddingCache: hits skip the model, crashes leave a readable cache, processes share it."""
+"""EmbeddingCache: hits skip the model, crashes leave a readable cache, processes share it.
+
+The segment store itself (damage, compaction, migration, concurrency) is tested in
+test_text_cache_store.py."""
 from __future__ import annotations
 
 import os
@@ -32,7 +35,7 @@ def _run(code: str, *args: str) -> subprocess.CompletedProcess:
 def test_default_folder_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("CARTGRAPH_CACHE_DIR", str(tmp_path))
     assert default_cache_dir() == tmp_path
-    assert EmbeddingCache("abc").path == tmp_path / "text-vectors" / "abc.sqlite"
+    assert EmbeddingCache("abc").path == tmp_path / "text-vectors" / "abc"
     monkeypatch.delenv("CARTGRAPH_CACHE_DIR")
     assert default_cache_dir() == Path.home() / ".cache" / "cartgraph"
 
@@ -71,24 +74,24 @@ def test_other_settings_use_another_cache_file(tmp_path):
     assert a._cache().path != b._cache().path
 
 
-def test_crash_before_commit_leaves_the_previous_state(tmp_path):
+@pytest.mark.parametrize("dies_at", ["fsync", "replace"])
+def test_crash_mid_put_leaves_the_previous_state(tmp_path, dies_at):
+    """The writer dies with its segment written to a temporary file but not yet fsynced, or
+    fsynced but not renamed: readers see only the earlier put, and the cache stays writable."""
     cache = EmbeddingCache("m", tmp_path)
     cache.put([text_key("kept")], _vec(1)[None])
-    code = """
+    code = f"""
         import os, sys, numpy as np
+        import cartgraph.atomic
         from cartgraph.text.cache import EmbeddingCache, text_key
+        cartgraph.atomic.os.{dies_at} = lambda *a: os._exit(17)  # the process dies mid-write
         cache = EmbeddingCache("m", sys.argv[1])
-        def rows():
-            for i in range(5000):
-                if i == 2500:
-                    os._exit(17)  # the process dies in the middle of the transaction
-                yield text_key(f"t{i}"), np.full(8, i, np.float32).tobytes()
-        con = cache._connect()
-        con.execute("BEGIN IMMEDIATE")
-        con.executemany("INSERT INTO vectors (key, vec) VALUES (?, ?)", rows())
+        cache.put([text_key(f"t{{i}}") for i in range(5000)], np.ones((5000, 8), np.float32))
     """
     assert _run(code, str(tmp_path)).returncode == 17
-    assert len(cache) == 1 and cache.get([text_key("kept")])[text_key("kept")][0] == 1
+    assert [p.name for p in cache.path.glob(".*.tmp")]  # the partial file is there ...
+    assert len(cache) == 1 and cache.get([text_key("kept")])[text_key("kept")][0] == 1  # ... and ignored
+    assert cache.lookup([text_key("t0")])[0].tolist() == [False]
     cache.put([text_key("after")], _vec(2)[None])  # and it is still writable
     assert len(cache) == 2
 
@@ -140,11 +143,12 @@ def test_two_processes_share_one_cache(tmp_path):
 def test_damaged_file_warns_and_encodes_without_cache(tmp_path):
     enc = TextEncoder(device="cpu", cache=tmp_path)
     path = enc._cache().path
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"this is not a database" * 100)
-    with pytest.warns(UserWarning, match="unreadable"):
+    path.mkdir(parents=True)
+    (path / "00000000000000000001-1-0000.seg").write_bytes(b"this is not a segment" * 100)
+    with pytest.warns(UserWarning, match="damaged"):
         v = enc.encode(["green tea"])
     assert v.shape == (1, 384)
+    np.testing.assert_array_equal(enc.encode(["green tea"]), v)  # cached now, from a good segment
 
 
 def test_lookup_returns_found_vectors_in_key_order(tmp_path):
