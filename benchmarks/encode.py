@@ -6,7 +6,7 @@ timed encode runs in its own subprocess (so each side's peak RSS is its own), an
 sides alternate, so that they meet the same machine load. Model loading and a
 64-text warm-up are not timed; ours is timed as a user gets it by default (no cache),
 then once more while filling an empty cache (``cache_fill_per_s``: encoding plus the
-SQLite write), then a fresh encoder re-encodes from that cache (``cached_per_s``).
+segment-file write), then a fresh encoder re-encodes from that cache (``cached_per_s``).
 
     CARTGRAPH_DATA_DIR=../shared/data HF_HUB_OFFLINE=1 PYTHONPATH=. \\
         .venv/bin/python benchmarks/encode.py --n 20000 --repeats 3
