@@ -33,6 +33,7 @@ import numpy as np
 
 import cartgraph
 from cartgraph.bundles import BundleBuilder, Constraints, RLConfig
+from cartgraph.bundles.policy import STARTS
 from cartgraph.bundles.baselines import BASELINES
 from cartgraph.bundles.evaluation import Case, evaluate_bundles
 from cartgraph.bundles.metrics import pair_matrix
@@ -87,14 +88,20 @@ def online_retail_cases(ds, split, max_cases: int, max_size: int) -> tuple[list[
     return [cases[i] for i in pick], pairs
 
 
-def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size):
+def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoid_substitutes):
     """Baselines once, the RL walk per seed; returns the report of one dataset."""
-    per_seed, weights, fit_s = [], [], []
+    per_seed, weights, fit_s, starts = [], [], [], []
     baselines = None
     for seed in seeds:
         start = time.perf_counter()
-        b = BundleBuilder(size=size, rl=rl, curve_path=curve_dir / f"{name}_seed{seed}.png").fit(train, vec, seed=seed)
+        b = BundleBuilder(size=size, rl=rl, curve_path=curve_dir / f"{name}_seed{seed}.png",
+                          avoid_substitutes=avoid_substitutes).fit(train, vec, seed=seed)
         fit_s.append(time.perf_counter() - start)
+        h0 = b.history_[0]
+        best = max(b.history_, key=lambda h: (h["valid_recall"], h["valid_reward"]))
+        starts.append({"start": h0["start"], "start_valid_recall": h0["start_valid_recall"],
+                       "kept_epoch": best["epoch"], "kept_valid_recall": best["valid_recall"]})
+        print(f"{name} seed {seed}: {starts[-1]}", file=sys.stderr, flush=True)
         only_rl = {"walk_rl": lambda req, b=b: decode(req, b.policy_)[0]}
         res = evaluate_bundles(b, cases, pairs, methods=None if baselines is None else only_rl)
         if baselines is None:
@@ -106,7 +113,7 @@ def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size):
     rl_mean = {k: float(np.mean([r[k] for r in per_seed])) for k in keys}
     rl_std = {k: float(np.std([r[k] for r in per_seed])) for k in keys}
     return {"cases": len(cases), "walk_rl_mean": rl_mean, "walk_rl_std": rl_std, "baselines": baselines,
-            "walk_rl_weights": weights, "fit_seconds": fit_s}
+            "walk_rl_weights": weights, "fit_seconds": fit_s, "rl_starts": starts}
 
 
 def steam(seed: int, max_size: int) -> dict:
@@ -147,12 +154,20 @@ def main() -> None:
     ap.add_argument("--max-cases", type=int, default=1500)
     ap.add_argument("--retail-episodes", type=int, default=300, help="RL training episodes on Online Retail")
     ap.add_argument("--curves", default="benchmarks/figures")
+    ap.add_argument("--substitutes", choices=("mask", "penalty"), default="penalty",
+                    help="the walk masks substitutes, or leaves them to the learned substitute weight")
+    ap.add_argument("--complement-bonus", type=float, default=None, help="RL reward weight of complement precision")
+    ap.add_argument("--starts", default=",".join(STARTS), help="baseline starting points RL may begin from ('' none)")
     args = ap.parse_args()
     only, seeds = args.only.split(","), [int(s) for s in args.seeds.split(",")]
     curve_dir = Path(args.curves)
     curve_dir.mkdir(parents=True, exist_ok=True)
     out = {"seeds": seeds, "task": "bundle completion from the held-out bundle's first item"}
-    rl = RLConfig()
+    rl = RLConfig(starts=tuple(x for x in args.starts.split(",") if x))
+    if args.complement_bonus is not None:
+        rl = dataclasses.replace(rl, complement_bonus=args.complement_bonus)
+    avoid = args.substitutes == "mask"
+    out["substitutes"], out["rl_config"] = args.substitutes, dataclasses.asdict(rl)
     for domain in ("electronic", "clothing"):
         if domain in only:
             ds = cartgraph.load("bundlerec-amazon", DATA / "bundlerec-amazon" / domain)
@@ -160,14 +175,15 @@ def main() -> None:
             cases, held = bundlerec_cases(ds, split, rl.max_size)
             vec = vectors(split.train)
             out[f"bundlerec-{domain}"] = run_learned(f"bundlerec-{domain}", split.train, vec, cases,
-                                                     pair_matrix(held, split.train.n_items), seeds, rl, curve_dir, 10)
+                                                     pair_matrix(held, split.train.n_items), seeds, rl, curve_dir, 10,
+                                                     avoid)
     if "online-retail" in only:
         ds = cartgraph.load("online-retail", DATA / "online-retail")
         split = splits.online_retail(ds, stage="test", mode="all")
         cases, held = online_retail_cases(ds, split, args.max_cases, rl.max_size)
         vec = vectors(split.train)
         out["online-retail"] = run_learned("online-retail", split.train, vec, cases, pair_matrix(held, split.train.n_items),
-                                           seeds, dataclasses.replace(rl, max_episodes=args.retail_episodes), curve_dir, 10)
+                                           seeds, dataclasses.replace(rl, max_episodes=args.retail_episodes), curve_dir, 10, avoid)
     if "steam" in only:
         out["steam"] = steam(0, 10)
     print(json.dumps(out))

@@ -114,7 +114,7 @@ def test_rl_learns_planted_complements_from_a_bad_start(shop):
     bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0, "complement_mean": -1.0}
     start = time.perf_counter()
     b = BundleBuilder(size=4, weights=bad, rl=RLConfig(epochs=6, max_episodes=300, lr=0.1, patience=6,
-                                                       max_size=4)).fit(ds, vec, seed=0)
+                                                       max_size=4, starts=())).fit(ds, vec, seed=0)
     assert time.perf_counter() - start < 30
     w = b.weights_
     assert w["complement"] + w["complement_mean"] > 0 > bad["complement"] + bad["complement_mean"]
@@ -210,3 +210,53 @@ def test_a_complement_model_plugs_in(shop):
 
     b = BundleBuilder(size=3, rl=None, weights={"complement": 3.0}).fit(ds, vec, complements=Planted())
     assert b.build_indices(None, [0], Constraints(size=3))[0].indices[1:] == (50, 60)
+
+
+def test_walk_at_the_text_knn_start_is_text_knn(shop, hand):
+    """The baselines are points of the walk's weight space: with the ``text_knn`` start weights
+    and no substitute mask the greedy walk returns exactly the text-kNN baseline's bundle."""
+    from cartgraph.bundles.policy import STARTS, LinearPolicy
+    from cartgraph.bundles.walk import decode
+
+    pol = LinearPolicy.from_dict(STARTS["text_knn"])
+    same = 0
+    for anchor in range(0, 120, 7):
+        req = hand.request(None, [anchor], Constraints(size=4))
+        req.avoid_substitutes = False
+        same += decode(req, pol)[0] == BASELINES["text_knn"](req)
+    assert same == len(range(0, 120, 7))
+
+
+def test_rl_starts_from_the_best_baseline_point_on_validation(shop):
+    """From weights that chase popularity, start selection must pick a better starting point
+    (judged on validation recall) and the kept policy is no worse on validation than it."""
+    ds, vec = shop
+    bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0, "complement_mean": -1.0}
+    b = BundleBuilder(size=4, weights=bad, rl=RLConfig(epochs=1, max_episodes=120, max_size=4)).fit(ds, vec, seed=0)
+    h0 = b.history_[0]
+    assert h0["start"] != "init" and set(h0["start_valid_recall"]) == {"init", "text_knn", "co_purchase", "top_relevance"}
+    assert h0["valid_recall"] == max(h0["start_valid_recall"].values()) > h0["start_valid_recall"]["init"]
+    assert max(h["valid_recall"] for h in b.history_) >= h0["valid_recall"]
+    with pytest.raises(ConfigError, match="starts"):
+        RLConfig(starts=("nope",))
+
+
+def test_anchor_aware_features_known_answer(shop):
+    """``anchor_complement`` is evidence from the anchor (not the last item); ``mean_similarity``
+    averages the cosine to every chosen item."""
+    from cartgraph.bundles.walk import frontier
+
+    ds, vec = shop
+    n = ds.n_items
+    planted = sp.csr_matrix(([5.0, 5.0], ([0, 3], [77, 99])), shape=(n, n))
+    b = BundleBuilder(size=4, rl=None).fit(ds, vec, complements=planted)
+    req = b.request(None, [0], Constraints(size=4))
+    cands, feats = frontier(req, [0, 3])
+    f = {name: feats[:, i] for i, name in enumerate(FEATURES)}
+    at = {int(c): k for k, c in enumerate(cands)}
+    assert f["anchor_complement"][at[77]] > 0 and f["anchor_complement"][at[99]] == 0
+    assert f["complement"][at[99]] > 0                      # 99 complements the last item, not the anchor
+    t = b.tables_
+    for c in (77, 99):
+        assert f["mean_similarity"][at[c]] == pytest.approx(float((t.vectors[[0, 3]] @ t.vectors[c]).mean()), abs=1e-5)
+        assert f["anchor_similarity"][at[c]] == pytest.approx(float(t.vectors[0] @ t.vectors[c]), abs=1e-5)

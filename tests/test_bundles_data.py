@@ -52,3 +52,22 @@ def test_walk_rebuilds_held_out_bundles_better_than_popularity(steam):
         total += min(len(target), size - 1)
     assert hits["walk"] / total > 0.08 and hits["walk"] >= 2 * hits["top"] + 4   # measured: 7 of 63 vs 0
     assert np.isfinite(b.tables_.price).mean() > 0.5
+
+
+def test_rl_on_bundles_without_times_uses_a_seeded_bundle_split(steam):
+    """Steam has no users or times: RL episodes come from a seeded share of the training bundles,
+    rebuilt under a budget of their own price; those bundles leave the walk's evidence."""
+    from cartgraph.bundles import RLConfig
+    from cartgraph.bundles.episodes import bundle_split, has_times
+
+    train, _, _ = steam
+    assert not has_times(train)
+    graph, tr, va, pairs = bundle_split(train, 0.6, 0.25, 1000, 10, seed=0)
+    again = bundle_split(train, 0.6, 0.25, 1000, 10, seed=0)
+    assert [e.anchors for e in tr] == [e.anchors for e in again[1]]
+    assert len(graph.bundles) + len(tr) + len(va) == len(train.bundles)      # episodes left the evidence
+    assert all(e.budget is None or e.budget > 0 for e in tr + va) and any(e.budget for e in tr)
+    assert pairs.nnz > 0
+    cfg = RLConfig(epochs=1, max_episodes=40, max_size=5)
+    b = BundleBuilder(size=5, rl=cfg).fit(train, item_vectors(train, TextEncoder()), seed=0)
+    assert b.history_[0]["start"] in b.history_[0]["start_valid_recall"] and len(b.history_) >= 2

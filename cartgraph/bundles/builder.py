@@ -27,7 +27,7 @@ from cartgraph.bundles.bundle import Bundle, explain
 from cartgraph.bundles.complements import as_complement_matrix, co_purchase_matrix
 from cartgraph.bundles.constraints import Availability, Constraints
 from cartgraph.bundles.features import FEATURES
-from cartgraph.bundles.episodes import time_split
+from cartgraph.bundles.episodes import bundle_split, has_times, time_split
 from cartgraph.bundles.feedback import apply_feedback
 from cartgraph.bundles.policy import HAND_WEIGHTS, LinearPolicy
 from cartgraph.bundles.relevance import MatrixRelevance, PopularityRelevance, Relevance, standardize
@@ -100,12 +100,19 @@ class BundleBuilder:
         policy = LinearPolicy.from_dict(self.weights)
         self.history_: list[dict[str, float]] = []
         if self.rl is not None:
-            graph, train, valid, pairs = time_split(dataset, self.rl.graph_fraction, self.rl.valid_fraction,
-                                             self.rl.max_episodes, self.rl.max_size, seed, self.rl.sources)
+            cfg = self.rl
+            by_time = cfg.episodes == "time" or (cfg.episodes == "auto" and has_times(dataset, cfg.sources))
+            if by_time:
+                graph, train, valid, pairs = time_split(dataset, cfg.graph_fraction, cfg.valid_fraction,
+                                                        cfg.max_episodes, cfg.max_size, seed, cfg.sources)
+            else:
+                graph, train, valid, pairs = bundle_split(dataset, cfg.graph_fraction, cfg.valid_fraction,
+                                                          cfg.max_episodes, cfg.max_size, seed)
             tables = self._tables(graph, item_vectors, complements)
             rel = _resolve(relevance, graph)
             owned = graph.interactions().tocsr()
-            make = lambda e: self._request(tables, rel, e.user, e.anchors, Constraints(size=e.size), owned)  # noqa: E731
+            make = lambda e: self._request(tables, rel, e.user, e.anchors,  # noqa: E731
+                                           Constraints(size=e.size, budget=e.budget), owned)
             policy, self.history_ = train_policy(make, train, valid, policy, self.rl, seed, progress, pairs)
             if self.curve_path is not None:
                 plot_curve(self.history_, self.curve_path, f"bundle walk RL: {dataset.name}")

@@ -6,6 +6,10 @@ the evidence the walk reads, the training period is cut by time
 (:func:`time_split`): the item graph and the relevance model of the RL stage are
 built only from events *before* the episodes; the latest episodes are the
 validation slice (early stopping), all still inside the training period.
+
+A catalogue of bundles without times (Steam) is cut by :func:`bundle_split` instead:
+a seeded share of its bundles become episodes (rebuilt under a budget of their own
+price) and leave the evidence the walk reads.
 """
 from __future__ import annotations
 
@@ -18,17 +22,19 @@ import scipy.sparse as sp
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
 
-__all__ = ["Episode", "episode_sources", "to_episodes", "time_split"]
+__all__ = ["Episode", "episode_sources", "to_episodes", "time_split", "bundle_split", "has_times"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Episode:
-    """One real bundle/basket: ``user`` index (None: anonymous), ``anchors`` and ``target`` item indices."""
+    """One real bundle/basket: ``user`` index (None: anonymous), ``anchors`` and ``target`` item
+    indices, the walk's ``size`` and its ``budget`` (None: none)."""
 
     user: int | None
     anchors: tuple[int, ...]
     target: frozenset[int]
     size: int
+    budget: float | None = None
 
 
 def episode_sources(dataset: Dataset, kind: str = "both") -> pd.DataFrame:
@@ -83,7 +89,75 @@ def to_episodes(sources: pd.DataFrame, max_size: int) -> list[Episode]:
     out = []
     for user, items in zip(sources["user"], sources["items"]):
         items = list(dict.fromkeys(int(i) for i in items))
-        out.append(Episode(int(user), (items[0],), frozenset(items[1:]), min(len(items), max_size)))
+        user = None if user is None or pd.isna(user) else int(user)
+        out.append(Episode(user, (items[0],), frozenset(items[1:]), min(len(items), max_size)))
+    return out
+
+
+def has_times(dataset: Dataset, sources: str = "both") -> bool:
+    """True when ≥ 10 episode sources exist and every one has a time (:func:`time_split` works)."""
+    src = episode_sources(dataset, sources)
+    return len(src) >= 10 and not src["ts"].isna().any()
+
+
+def bundle_split(dataset: Dataset, graph_fraction: float, valid_fraction: float, max_episodes: int,
+                 max_size: int, seed: int) -> tuple[Dataset, list[Episode], list[Episode], sp.csr_matrix]:
+    """:func:`time_split` for bundles without times: ``(graph_data, train, valid, pairs)``.
+
+    A seeded ``1 − graph_fraction`` share of the bundles (the chosen ones when the data
+    records choices, else the catalogue's) become episodes, ``valid_fraction`` of them
+    validation; ``graph_data`` no longer holds them (as choices, or as bundles of a
+    catalogue), so their co-membership is not evidence. Each episode's ``budget`` is its
+    items' summed price when every item has one (the budget-bundle task), else None.
+    """
+    if not (0 < graph_fraction < 1 and 0 < valid_fraction < 1):
+        raise ConfigError(f"graph_fraction and valid_fraction must be in (0, 1), got {graph_fraction}, {valid_fraction}")
+    chosen = len(dataset.user_bundles) > 0
+    if chosen:
+        src = _bundle_sources(dataset)
+    else:
+        b = dataset.bundles
+        src = pd.DataFrame({"user": None, "ts": pd.NaT, "key": "bundle:" + b["bundle_id"].astype(str).to_numpy(),
+                            "items": [list(dataset.item_vocab.indices(ids)) for ids in b["item_ids"]]})
+    src = src[src["items"].map(lambda x: len(set(x))) >= 2].reset_index(drop=True)
+    if len(src) < 10:
+        raise ConfigError(f"{dataset.name}: RL tuning needs ≥ 10 bundles of ≥ 2 items, found {len(src)}")
+    rng = np.random.default_rng(seed)
+    later = src.iloc[np.sort(rng.permutation(len(src))[:max(2, int(len(src) * (1 - graph_fraction)))])]
+    n_valid = max(1, int(len(later) * valid_fraction))
+    order = rng.permutation(len(later))
+    valid_src = later.iloc[np.sort(order[:n_valid])[:max(1, max_episodes // 3)]]
+    train_src = later.iloc[np.sort(order[n_valid:])[:max_episodes]]
+    gone = later["key"].str.slice(len("bundle:"))
+    if chosen:  # drop those (user, bundle) choices
+        ub = dataset.user_bundles
+        pairs_out = set(zip(dataset.user_vocab.external(later["user"].astype(int).tolist()), gone))
+        pick = [(u, str(b)) in pairs_out for u, b in zip(ub["user_id"], ub["bundle_id"])]
+        graph = dataset.replace(user_bundles=ub[~np.asarray(pick, dtype=bool)])
+    else:
+        gone = set(gone)
+        graph = dataset.replace(bundles=dataset.bundles[~dataset.bundles["bundle_id"].astype(str).isin(gone)])
+    from cartgraph.bundles.metrics import pair_matrix
+
+    pairs = pair_matrix([list(dict.fromkeys(x)) for x in later["items"]], dataset.n_items)
+    price = _prices(dataset)
+    return graph, _budgeted(train_src, max_size, price), _budgeted(valid_src, max_size, price), pairs
+
+
+def _prices(dataset: Dataset) -> np.ndarray:
+    """``(n_items,)`` prices in ``item_vocab`` order (NaN unknown)."""
+    out = np.full(dataset.n_items, np.nan)
+    out[dataset.item_vocab.indices(dataset.items["item_id"].to_numpy())] = dataset.items["price"].to_numpy(np.float64)
+    return out
+
+
+def _budgeted(sources: pd.DataFrame, max_size: int, price: np.ndarray) -> list[Episode]:
+    """:func:`to_episodes` with budget = the bundle's summed item price when all are known."""
+    out = []
+    for ep, items in zip(to_episodes(sources, max_size), sources["items"]):
+        p = price[list(dict.fromkeys(int(i) for i in items))]
+        budget = float(p.sum()) if np.isfinite(p).all() and p.sum() > 0 else None
+        out.append(dataclasses.replace(ep, budget=budget))
     return out
 
 

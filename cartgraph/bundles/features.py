@@ -9,7 +9,10 @@ relevance           the user's standardised relevance score (z / 3, clipped)
 complement          max complement score from a chosen item to the candidate (/ scale)
 complement_mean     the same, averaged over all chosen items (complements the whole set)
 similarity          max text cosine to a chosen item
+mean_similarity     mean text cosine to the chosen items (fits the whole partial bundle)
 anchor_similarity   text cosine to the bundle's first item (the anchor: the bundle's theme)
+anchor_complement   complement score from the anchor (first item) to the candidate (/ scale):
+                    evidence about the bundle's theme, not about the last item added
 user_similarity     text cosine to the user's profile (mean vector of their items); reaches
                     items nobody bought yet, which collaborative relevance cannot score
 substitute          1 if some chosen item is in the same leaf category with cosine > 0.9
@@ -31,14 +34,15 @@ __all__ = ["FEATURES", "SUBSTITUTE_COSINE", "action_features"]
 
 FEATURES = ("relevance", "complement", "complement_mean", "similarity", "anchor_similarity", "user_similarity",
             "substitute", "same_leaf", "new_category", "price_fit", "popularity", "via_complements", "via_similar",
-            "via_category", "via_user")
+            "via_category", "via_user", "mean_similarity", "anchor_complement")
 SUBSTITUTE_COSINE = 0.9
 """Same leaf category and text cosine above this: a substitute (EVALUATION.md)."""
 
 
 def action_features(tables: ItemTables, rel: np.ndarray, chosen: np.ndarray, cands: np.ndarray,
                     comp_max: np.ndarray, comp_sum: np.ndarray, via: np.ndarray,
-                    budget_left: float | None, slots_left: int, profile: np.ndarray | None = None) -> np.ndarray:
+                    budget_left: float | None, slots_left: int, profile: np.ndarray | None = None,
+                    comp_anchor: np.ndarray | None = None) -> np.ndarray:
     """Feature matrix ``(m, len(FEATURES))`` float32 for candidates ``cands`` ``(m,)``.
 
     Args:
@@ -48,6 +52,7 @@ def action_features(tables: ItemTables, rel: np.ndarray, chosen: np.ndarray, can
         via: ``(m, 4)`` edge-kind indicators (complements, similar, category, user).
         budget_left: money left under the budget, or None.  slots_left: items still to add.
         profile: ``(dim,)`` the user's unit profile vector, or None (anonymous / no history).
+        comp_anchor: ``(m,)`` complement score from the first chosen item (0: none), or None.
     """
     m = len(cands)
     out = np.zeros((m, len(FEATURES)), np.float32)
@@ -65,6 +70,9 @@ def action_features(tables: ItemTables, rel: np.ndarray, chosen: np.ndarray, can
         out[:, 7] = same.any(axis=1)
         par_c = tables.parent[cands]
         out[:, 8] = (par_c >= 0) & ~np.isin(par_c, tables.parent[chosen])
+        out[:, 15] = sim.mean(axis=1)
+        if comp_anchor is not None:
+            out[:, 16] = np.minimum(comp_anchor / scale, 2.0)
     else:
         out[:, 8] = tables.parent[cands] >= 0
     if profile is not None:

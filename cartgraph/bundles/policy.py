@@ -14,14 +14,27 @@ import numpy as np
 from cartgraph.bundles.features import FEATURES
 from cartgraph.errors import ConfigError
 
-__all__ = ["LinearPolicy", "HAND_WEIGHTS"]
+__all__ = ["LinearPolicy", "HAND_WEIGHTS", "STARTS"]
 
 HAND_WEIGHTS = {"relevance": 1.0, "complement": 1.0, "complement_mean": 0.5, "similarity": -0.5,
                 "anchor_similarity": 0.5, "user_similarity": 0.5,
                 "substitute": -1.0, "same_leaf": 0.0, "new_category": 0.3, "price_fit": 0.5,
                 "popularity": 0.2, "via_complements": 0.0, "via_similar": 0.0, "via_category": 0.0,
                 "via_user": 0.0}
-"""Hand-set weights: the "RL off" walk and the starting point of RL tuning."""
+"""Hand-set weights: the "RL off" walk and the default starting point of RL tuning."""
+
+STARTS = {"text_knn": {"anchor_similarity": 5.0},
+          "co_purchase": {"complement_mean": 5.0, "popularity": 0.5},
+          "top_relevance": {"relevance": 5.0}}
+"""The baselines as points of the walk's weight space (other RL starting points).
+
+Greedy on ``anchor_similarity`` alone picks the anchor's nearest text neighbours
+(text kNN of the anchor: its neighbour list is in every frontier); ``complement_mean``
+ranks by summed co-purchase score with the chosen items (association-rule lift, ties
+to popular items); ``relevance`` is top-k by relevance (the user's top list is in every
+frontier). They coincide with the baselines when the walk does not mask substitutes.
+Scaled ×5 so that sampling at the RL temperature still prefers the baseline's choice.
+"""
 
 
 @dataclasses.dataclass

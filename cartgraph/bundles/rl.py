@@ -15,7 +15,14 @@ walk masks illegal actions). The gradient is ``Σ_t (G_t − b_t) ∇ log π(a_t
 to go and ``b_t`` the mean return of the *other* rollouts of the same episode at the
 same step (a baseline that needs no critic). Updates use Adam over mini-batches of
 episodes. After every epoch the greedy walk is scored on the validation episodes and
-the best weights are kept (early stopping with ``patience``).
+the best weights are kept (early stopping with ``patience``); "best" is the validation
+recall (``select_on="recall"``, ties broken by the shaped reward) or the shaped reward.
+
+Starting points: besides the caller's weights, :data:`~cartgraph.bundles.policy.STARTS`
+(the baselines written as walk weights: text kNN of the anchor, co-purchase lift, top-k
+relevance) are scored on the validation episodes and RL starts from the best of them.
+As epoch 0 is a candidate too, the kept policy is never worse on validation than the
+best starting point.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ import scipy.sparse as sp
 
 from cartgraph.bundles.episodes import Episode
 from cartgraph.bundles.features import FEATURES
-from cartgraph.bundles.policy import LinearPolicy
+from cartgraph.bundles.policy import STARTS, LinearPolicy
 from cartgraph.bundles.walk import Request, Step, decode
 from cartgraph.errors import ConfigError
 
@@ -50,6 +57,12 @@ class RLConfig:
         max_episodes: training episodes kept (validation: a third of it).
         max_size: episodes longer than this are walked to this size.
         sources: episodes from ``"bundles"``, ``"baskets"`` or ``"both"``.
+        episodes: how episodes are cut from the training data: ``"time"`` (by time, see
+            :func:`~cartgraph.bundles.episodes.time_split`), ``"bundles"`` (a seeded share of
+            the bundles, for catalogues without times: :func:`~cartgraph.bundles.episodes.bundle_split`)
+            or ``"auto"`` (time when every source has a time, else bundles).
+        select_on: ``"recall"`` or ``"reward"``: what picks the kept epoch and the start.
+        starts: names of :data:`~cartgraph.bundles.policy.STARTS` tried besides the given weights.
     """
 
     epochs: int = 15
@@ -66,8 +79,18 @@ class RLConfig:
     max_episodes: int = 1200
     max_size: int = 10
     sources: str = "both"
+    episodes: str = "auto"
+    select_on: str = "recall"
+    starts: tuple[str, ...] = tuple(STARTS)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "starts", tuple(self.starts))
+        unknown = sorted(set(self.starts) - set(STARTS))
+        if unknown:
+            raise ConfigError(f"RLConfig.starts: unknown starting points {unknown}; valid: {list(STARTS)}")
+        if self.episodes not in ("auto", "time", "bundles") or self.select_on not in ("recall", "reward"):
+            raise ConfigError(f"RLConfig: episodes must be 'auto', 'time' or 'bundles' and select_on 'recall' or "
+                              f"'reward', got {self.episodes!r}, {self.select_on!r}")
         if self.epochs < 1 or self.rollouts < 2 or self.batch < 1 or self.max_size < 2:
             raise ConfigError(f"RLConfig: epochs ≥ 1, rollouts ≥ 2, batch ≥ 1 and max_size ≥ 2 required, got "
                               f"{self.epochs}, {self.rollouts}, {self.batch}, {self.max_size}")
@@ -135,8 +158,10 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
             (the complement reward); None for none.
 
     Returns:
-        the best policy (by validation reward) and the learning curve: one dict per
-        epoch (epoch 0 = ``init``) with ``train_reward``, ``valid_reward``, ``valid_recall``.
+        the best policy (by validation recall or reward, ``cfg.select_on``) and the learning
+        curve: one dict per epoch (epoch 0 = the chosen start) with ``train_reward``,
+        ``valid_reward``, ``valid_recall``; epoch 0 also names the ``start`` and every
+        candidate start's validation recall (``start_valid_recall``).
     """
     if not train or not valid:
         raise ConfigError(f"train_policy needs training and validation episodes, got {len(train)} and {len(valid)}")
@@ -145,9 +170,15 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
     rng = np.random.default_rng(seed)
     tr_req = [make_request(e) for e in train]
     va_req = [make_request(e) for e in valid]
-    policy = LinearPolicy(init.weights, cfg.temperature)
-    best, (best_val, val_rec) = policy.weights.copy(), _greedy_reward(policy, va_req, valid, cfg, pairs)
-    history = [{"epoch": 0, "train_reward": float("nan"), "valid_reward": best_val, "valid_recall": val_rec}]
+    key = (lambda rew, rec: (rec, rew)) if cfg.select_on == "recall" else (lambda rew, rec: (rew, rec))
+    candidates = {"init": init.weights} | {n: LinearPolicy.from_dict(STARTS[n]).weights for n in cfg.starts}
+    scored = {n: _greedy_reward(LinearPolicy(w), va_req, valid, cfg, pairs) for n, w in candidates.items()}
+    start = max(scored, key=lambda n: key(*scored[n]))  # first of equals: the caller's weights win ties
+    policy = LinearPolicy(candidates[start], cfg.temperature)
+    best, (val, val_rec) = policy.weights.copy(), scored[start]
+    best_key = key(val, val_rec)
+    history = [{"epoch": 0, "train_reward": float("nan"), "valid_reward": val, "valid_recall": val_rec,
+                "start": start, "start_valid_recall": {n: r[1] for n, r in scored.items()}}]
     m, v, t, stale = np.zeros(len(FEATURES)), np.zeros(len(FEATURES)), 0, 0
     for epoch in tqdm(range(1, cfg.epochs + 1), desc="RL epochs", disable=not progress):
         order, got = rng.permutation(len(train)), []
@@ -163,8 +194,8 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
             policy.weights += cfg.lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
         val, rec = _greedy_reward(policy, va_req, valid, cfg, pairs)
         history.append({"epoch": epoch, "train_reward": float(np.mean(got)), "valid_reward": val, "valid_recall": rec})
-        if val > best_val + 1e-9:
-            best, best_val, stale = policy.weights.copy(), val, 0
+        if key(val, rec) > best_key:
+            best, best_key, stale = policy.weights.copy(), key(val, rec), 0
         else:
             stale += 1
             if stale >= cfg.patience:

@@ -87,16 +87,30 @@ def frontier(req: Request, chosen: list[int]) -> tuple[np.ndarray, np.ndarray]:
     via = np.zeros((len(uniq), 4), np.float32)
     via[inv, kind] = 1.0
     uniq, comp_max, comp_sum, via = uniq[ok], comp_max[ok], comp_sum[ok], via[ok]
+    comp_anchor = _anchor_complements(t, int(ch[0]), uniq) if len(ch) else None
     c = req.constraints
     budget_left = None
     if c.budget is not None:
         budget_left = c.budget - (float(np.nansum(t.price[ch])) if len(ch) else 0.0)
     feats = action_features(t, req.rel, ch, uniq, comp_max, comp_sum, via, budget_left, c.size - len(chosen),
-                            req.profile)
+                            req.profile, comp_anchor)
     if req.avoid_substitutes:
         keep = feats[:, _SUB] == 0
         uniq, feats = uniq[keep], feats[keep]
     return uniq, feats
+
+
+def _anchor_complements(t: ItemTables, anchor: int, cands: np.ndarray) -> np.ndarray:
+    """``(m,)`` complement score from ``anchor`` to each of the sorted ``cands`` (0: not in its list)."""
+    idx, sc = t.neighbours["complements"]
+    row, val = idx[anchor], sc[anchor]
+    row, val = row[row >= 0], val[row >= 0]
+    out = np.zeros(len(cands))
+    if len(row) and len(cands):
+        pos = np.minimum(np.searchsorted(cands, row), len(cands) - 1)
+        hit = cands[pos] == row
+        out[pos[hit]] = val[hit]
+    return out
 
 
 def decode(req: Request, policy: LinearPolicy, rng: np.random.Generator | None = None) -> tuple[list[int], list[Step]]:
