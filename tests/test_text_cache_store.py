@@ -247,3 +247,18 @@ def test_keys_sharing_their_first_8_bytes_are_still_told_apart(tmp_path):
     found, got = cache.lookup(query)
     assert found.tolist() == [True, False, True, True, False]
     np.testing.assert_array_equal(got, _vectors([2, 0, 3]))
+
+
+def test_a_failed_write_is_a_warning_and_stores_nothing(tmp_path, monkeypatch):
+    import errno
+
+    import cartgraph.text.cache as cache_module
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    cache = EmbeddingCache("m", tmp_path)
+    monkeypatch.setattr(cache_module, "write_segment", disk_full)
+    with pytest.warns(UserWarning, match="could not write .*No space left"):
+        cache.put(_keys([1]), _vectors([1]))
+    assert len(cache) == 0 and cache.lookup(_keys([1]))[1] is None

@@ -227,7 +227,10 @@ class EmbeddingCache:
         self.path.mkdir(parents=True, exist_ok=True)
         write_segment(self.path / _new_name(), keys[new], vectors[new])
         if len(self._names()) > _MAX_SEGMENTS:
-            self.compact(_KEEP_SEGMENTS)
+            try:
+                self.compact(_KEEP_SEGMENTS)
+            except OSError as e:  # the vectors are stored; only the merge failed (inputs kept)
+                warnings.warn(f"could not compact text vector cache {self.path} ({e}); will retry", stacklevel=3)
 
     def compact(self, keep: int = 1) -> bool:
         """Merge the smallest segments into one so that at most ``keep`` remain.
