@@ -260,3 +260,17 @@ def test_anchor_aware_features_known_answer(shop):
     for c in (77, 99):
         assert f["mean_similarity"][at[c]] == pytest.approx(float((t.vectors[[0, 3]] @ t.vectors[c]).mean()), abs=1e-5)
         assert f["anchor_similarity"][at[c]] == pytest.approx(float(t.vectors[0] @ t.vectors[c]), abs=1e-5)
+
+
+def test_reward_weight_is_chosen_on_validation_recall(shop, tmp_path):
+    """With several complement bonuses RL runs once per value and keeps the run with the best
+    validation recall; the choice is saved with the builder."""
+    ds, vec = shop
+    cfg = RLConfig(epochs=1, max_episodes=80, max_size=4, complement_bonuses=(0.0, 2.0))
+    b = BundleBuilder(size=4, rl=cfg).fit(ds, vec, seed=1)
+    h0 = b.history_[0]
+    assert set(h0["bonus_valid"]) == {"0.0", "2.0"} and h0["complement_bonus"] in (0.0, 2.0)
+    assert max(h["valid_recall"] for h in b.history_) == max(h0["bonus_valid"].values())
+    b.save(tmp_path / "m")
+    back = BundleBuilder.load(tmp_path / "m", relevance=b.relevance_)
+    assert back.rl == cfg and back.weights_ == b.weights_

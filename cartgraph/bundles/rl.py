@@ -63,6 +63,9 @@ class RLConfig:
             or ``"auto"`` (time when every source has a time, else bundles).
         select_on: ``"recall"`` or ``"reward"``: what picks the kept epoch and the start.
         starts: names of :data:`~cartgraph.bundles.policy.STARTS` tried besides the given weights.
+        complement_bonuses: when given, one RL run per ``complement_bonus`` value (same seed,
+            same start) and the run best on validation (``select_on``) is kept: the reward's
+            weights chosen per dataset.
     """
 
     epochs: int = 15
@@ -82,9 +85,11 @@ class RLConfig:
     episodes: str = "auto"
     select_on: str = "recall"
     starts: tuple[str, ...] = tuple(STARTS)
+    complement_bonuses: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "starts", tuple(self.starts))
+        object.__setattr__(self, "complement_bonuses", tuple(float(b) for b in self.complement_bonuses))
         unknown = sorted(set(self.starts) - set(STARTS))
         if unknown:
             raise ConfigError(f"RLConfig.starts: unknown starting points {unknown}; valid: {list(STARTS)}")
@@ -160,25 +165,45 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
     Returns:
         the best policy (by validation recall or reward, ``cfg.select_on``) and the learning
         curve: one dict per epoch (epoch 0 = the chosen start) with ``train_reward``,
-        ``valid_reward``, ``valid_recall``; epoch 0 also names the ``start`` and every
-        candidate start's validation recall (``start_valid_recall``).
+        ``valid_reward``, ``valid_recall``; epoch 0 also names the ``start``, every
+        candidate start's validation recall (``start_valid_recall``), the kept run's
+        ``complement_bonus`` and, with several, each bonus's best validation recall
+        (``bonus_valid``).
     """
     if not train or not valid:
         raise ConfigError(f"train_policy needs training and validation episodes, got {len(train)} and {len(valid)}")
-    from tqdm.auto import tqdm
 
-    rng = np.random.default_rng(seed)
     tr_req = [make_request(e) for e in train]
     va_req = [make_request(e) for e in valid]
     key = (lambda rew, rec: (rec, rew)) if cfg.select_on == "recall" else (lambda rew, rec: (rew, rec))
     candidates = {"init": init.weights} | {n: LinearPolicy.from_dict(STARTS[n]).weights for n in cfg.starts}
     scored = {n: _greedy_reward(LinearPolicy(w), va_req, valid, cfg, pairs) for n, w in candidates.items()}
     start = max(scored, key=lambda n: key(*scored[n]))  # first of equals: the caller's weights win ties
-    policy = LinearPolicy(candidates[start], cfg.temperature)
-    best, (val, val_rec) = policy.weights.copy(), scored[start]
-    best_key = key(val, val_rec)
-    history = [{"epoch": 0, "train_reward": float("nan"), "valid_reward": val, "valid_recall": val_rec,
-                "start": start, "start_valid_recall": {n: r[1] for n, r in scored.items()}}]
+    runs = []
+    for bonus in cfg.complement_bonuses or (cfg.complement_bonus,):
+        run_cfg = dataclasses.replace(cfg, complement_bonus=bonus, complement_bonuses=())
+        weights, best_key, history = _reinforce(candidates[start], tr_req, va_req, train, valid, run_cfg, key, seed,
+                                                progress, pairs)
+        history[0].update(start=start, start_valid_recall={n: r[1] for n, r in scored.items()},
+                          complement_bonus=bonus)
+        runs.append((best_key, weights, history))
+    best_key, weights, history = max(runs, key=lambda r: r[0])  # first of equals: the first bonus
+    if len(runs) > 1:
+        history[0]["bonus_valid"] = {str(h[0]["complement_bonus"]): k[0] for k, _, h in runs}
+    return LinearPolicy(weights, init.temperature), history
+
+
+def _reinforce(init: np.ndarray, tr_req: list[Request], va_req: list[Request], train: list[Episode],
+               valid: list[Episode], cfg: RLConfig, key: Callable, seed: int, progress: bool,
+               pairs: sp.csr_matrix | None) -> tuple[np.ndarray, tuple, list[dict]]:
+    """One REINFORCE run from weights ``init`` ``(F,)``: the best weights, their key and the curve."""
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    policy = LinearPolicy(init, cfg.temperature)
+    val, val_rec = _greedy_reward(policy, va_req, valid, cfg, pairs)
+    best, best_key = policy.weights.copy(), key(val, val_rec)
+    history = [{"epoch": 0, "train_reward": float("nan"), "valid_reward": val, "valid_recall": val_rec}]
     m, v, t, stale = np.zeros(len(FEATURES)), np.zeros(len(FEATURES)), 0, 0
     for epoch in tqdm(range(1, cfg.epochs + 1), desc="RL epochs", disable=not progress):
         order, got = rng.permutation(len(train)), []
@@ -200,7 +225,7 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
             stale += 1
             if stale >= cfg.patience:
                 break
-    return LinearPolicy(best, init.temperature), history
+    return best, best_key, history
 
 
 def plot_curve(history: list[dict[str, float]], path: str | Path, title: str = "bundle walk RL") -> None:
