@@ -103,10 +103,11 @@ def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoi
                           avoid_substitutes=avoid_substitutes).fit(train, vec, seed=seed)
         fit_s.append(time.perf_counter() - start)
         h0 = b.history_[0]
-        best = max(b.history_, key=lambda h: (h["valid_recall"], h["valid_reward"]))
         starts.append({"start": h0["start"], "start_valid_recall": h0["start_valid_recall"],
                        "complement_bonus": h0["complement_bonus"], "bonus_valid": h0.get("bonus_valid"),
-                       "kept_epoch": best["epoch"], "kept_valid_recall": best["valid_recall"]})
+                       "kept_epoch": h0["kept_epoch"], "kept_valid_recall": h0["kept_valid_recall"],
+                       "valid": {k: h0[k] for k in h0 if k.startswith("valid_")},
+                       "kept_valid": {k: v for k, v in b.history_[h0["kept_epoch"]].items() if k.startswith("valid_")}})
         print(f"{name} seed {seed}: {starts[-1]}", file=sys.stderr, flush=True)
         only_rl = {"walk_rl": lambda req, b=b: decode(req, b.policy_)[0]}
         res = evaluate_bundles(b, cases, pairs, methods=None if baselines is None else only_rl)

@@ -236,7 +236,10 @@ def test_rl_starts_from_the_best_baseline_point_on_validation(shop):
     h0 = b.history_[0]
     assert h0["start"] != "init" and set(h0["start_valid_recall"]) == {"init", "text_knn", "co_purchase", "top_relevance"}
     assert h0["valid_recall"] == max(h0["start_valid_recall"].values()) > h0["start_valid_recall"]["init"]
-    assert max(h["valid_recall"] for h in b.history_) >= h0["valid_recall"]
+    kept = b.history_[h0["kept_epoch"]]   # guarded: no lower complement precision, no more substitutes
+    assert kept["valid_recall"] >= h0["valid_recall"]
+    assert kept["valid_complement_precision"] >= h0["valid_complement_precision"] - 1e-9
+    assert kept["valid_substitute_rate"] <= h0["valid_substitute_rate"] + 1e-9
     with pytest.raises(ConfigError, match="starts"):
         RLConfig(starts=("nope",))
 
@@ -270,7 +273,8 @@ def test_reward_weight_is_chosen_on_validation_recall(shop, tmp_path):
     b = BundleBuilder(size=4, rl=cfg).fit(ds, vec, seed=1)
     h0 = b.history_[0]
     assert set(h0["bonus_valid"]) == {"0.0", "2.0"} and h0["complement_bonus"] in (0.0, 2.0)
-    assert max(h["valid_recall"] for h in b.history_) == max(h0["bonus_valid"].values())
+    assert h0["kept_valid_recall"] == max(h0["bonus_valid"].values())
+    assert h0["kept_valid_recall"] == b.history_[h0["kept_epoch"]]["valid_recall"]
     b.save(tmp_path / "m")
     back = BundleBuilder.load(tmp_path / "m", relevance=b.relevance_)
     assert back.rl == cfg and back.weights_ == b.weights_

@@ -15,8 +15,10 @@ walk masks illegal actions). The gradient is ``Σ_t (G_t − b_t) ∇ log π(a_t
 to go and ``b_t`` the mean return of the *other* rollouts of the same episode at the
 same step (a baseline that needs no critic). Updates use Adam over mini-batches of
 episodes. After every epoch the greedy walk is scored on the validation episodes and
-the best weights are kept (early stopping with ``patience``); "best" is the validation
-recall (``select_on="recall"``, ties broken by the shaped reward) or the shaped reward.
+the best weights are kept (early stopping with ``patience``); "best" is by default the
+highest validation recall among epochs that keep the start's validation complement
+precision and substitute rate (``select_on="guarded"``: the issue's target, measured on
+validation), else plain recall or the shaped reward.
 
 Starting points: besides the caller's weights, :data:`~cartgraph.bundles.policy.STARTS`
 (the baselines written as walk weights: text kNN of the anchor, co-purchase lift, top-k
@@ -61,7 +63,10 @@ class RLConfig:
             :func:`~cartgraph.bundles.episodes.time_split`), ``"bundles"`` (a seeded share of
             the bundles, for catalogues without times: :func:`~cartgraph.bundles.episodes.bundle_split`)
             or ``"auto"`` (time when every source has a time, else bundles).
-        select_on: ``"recall"`` or ``"reward"``: what picks the kept epoch and the start.
+        select_on: what picks the kept epoch on validation: ``"guarded"`` (the highest recall
+            among epochs whose complement precision is no lower and substitute rate no higher
+            than the chosen start's, i.e. the best baseline's on validation), ``"recall"`` or
+            ``"reward"`` (the shaped reward). The start is picked by recall (by reward for ``"reward"``).
         starts: names of :data:`~cartgraph.bundles.policy.STARTS` tried besides the given weights.
         complement_bonuses: when given, one RL run per ``complement_bonus`` value (same seed,
             same start) and the run best on validation (``select_on``) is kept: the reward's
@@ -83,7 +88,7 @@ class RLConfig:
     max_size: int = 10
     sources: str = "both"
     episodes: str = "auto"
-    select_on: str = "recall"
+    select_on: str = "guarded"
     starts: tuple[str, ...] = tuple(STARTS)
     complement_bonuses: tuple[float, ...] = ()
 
@@ -93,9 +98,9 @@ class RLConfig:
         unknown = sorted(set(self.starts) - set(STARTS))
         if unknown:
             raise ConfigError(f"RLConfig.starts: unknown starting points {unknown}; valid: {list(STARTS)}")
-        if self.episodes not in ("auto", "time", "bundles") or self.select_on not in ("recall", "reward"):
-            raise ConfigError(f"RLConfig: episodes must be 'auto', 'time' or 'bundles' and select_on 'recall' or "
-                              f"'reward', got {self.episodes!r}, {self.select_on!r}")
+        if self.episodes not in ("auto", "time", "bundles") or self.select_on not in ("guarded", "recall", "reward"):
+            raise ConfigError(f"RLConfig: episodes must be 'auto', 'time' or 'bundles' and select_on 'guarded', "
+                              f"'recall' or 'reward', got {self.episodes!r}, {self.select_on!r}")
         if self.epochs < 1 or self.rollouts < 2 or self.batch < 1 or self.max_size < 2:
             raise ConfigError(f"RLConfig: epochs ≥ 1, rollouts ≥ 2, batch ≥ 1 and max_size ≥ 2 required, got "
                               f"{self.epochs}, {self.rollouts}, {self.batch}, {self.max_size}")
@@ -119,15 +124,35 @@ def episode_rewards(steps: Sequence[Step], ep: Episode, cfg: RLConfig, pairs: sp
     return r
 
 
-def _greedy_reward(policy: LinearPolicy, requests: list[Request], episodes: list[Episode], cfg: RLConfig,
-                   pairs: sp.csr_matrix | None) -> tuple[float, float]:
-    """Mean shaped reward and mean recall of the greedy walk."""
-    rew, rec = [], []
+def _greedy_eval(policy: LinearPolicy, requests: list[Request], episodes: list[Episode], cfg: RLConfig,
+                 pairs: sp.csr_matrix | None) -> dict[str, float]:
+    """The greedy walk on validation: mean shaped ``reward``, ``recall``, ``complement_precision``
+    (against ``pairs``) and ``substitute_rate`` (as :mod:`~cartgraph.bundles.metrics` defines them)."""
+    from cartgraph.bundles.metrics import bundle_metrics, mean_metrics
+
+    rew, rows = [], []
     for req, ep in zip(requests, episodes):
-        _, steps = decode(req, policy)
+        items, steps = decode(req, policy)
         rew.append(episode_rewards(steps, ep, cfg, pairs).sum())
-        rec.append(sum(s.item in ep.target for s in steps) / max(len(ep.target), 1))
-    return float(np.mean(rew)), float(np.mean(rec))
+        t = req.tables
+        rows.append(bundle_metrics(items, len(ep.anchors), set(ep.target),
+                                   pairs if pairs is not None else sp.csr_matrix((t.n_items, t.n_items), dtype=bool),
+                                   t.vectors, t.leaf))
+    m = mean_metrics(rows)
+    return {"reward": float(np.mean(rew)), "recall": float(np.nan_to_num(m["recall"])),
+            "complement_precision": float(np.nan_to_num(m["complement_precision"])),
+            "substitute_rate": float(np.nan_to_num(m["substitute_rate"]))}
+
+
+def _selector(cfg: RLConfig, ref: dict[str, float]) -> Callable[[dict[str, float]], tuple]:
+    """Sort key of a validation result: higher is better (see :class:`RLConfig` ``select_on``)."""
+    if cfg.select_on == "reward":
+        return lambda r: (r["reward"], r["recall"])
+    if cfg.select_on == "recall":
+        return lambda r: (r["recall"], r["reward"])
+    tol = 1e-9  # "guarded": recall, among results that keep the start's complement precision and substitute rate
+    return lambda r: (r["complement_precision"] >= ref["complement_precision"] - tol
+                      and r["substitute_rate"] <= ref["substitute_rate"] + tol, r["recall"], r["reward"])
 
 
 def _episode_gradient(policy: LinearPolicy, req: Request, ep: Episode, cfg: RLConfig,
@@ -167,29 +192,32 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
         curve: one dict per epoch (epoch 0 = the chosen start) with ``train_reward``,
         ``valid_reward``, ``valid_recall``; epoch 0 also names the ``start``, every
         candidate start's validation recall (``start_valid_recall``), the kept run's
-        ``complement_bonus`` and, with several, each bonus's best validation recall
-        (``bonus_valid``).
+        ``complement_bonus``, the ``kept_epoch`` and its ``kept_valid_recall`` and, with several
+        bonuses, each one's kept validation recall (``bonus_valid``).
     """
     if not train or not valid:
         raise ConfigError(f"train_policy needs training and validation episodes, got {len(train)} and {len(valid)}")
 
     tr_req = [make_request(e) for e in train]
     va_req = [make_request(e) for e in valid]
-    key = (lambda rew, rec: (rec, rew)) if cfg.select_on == "recall" else (lambda rew, rec: (rew, rec))
     candidates = {"init": init.weights} | {n: LinearPolicy.from_dict(STARTS[n]).weights for n in cfg.starts}
-    scored = {n: _greedy_reward(LinearPolicy(w), va_req, valid, cfg, pairs) for n, w in candidates.items()}
-    start = max(scored, key=lambda n: key(*scored[n]))  # first of equals: the caller's weights win ties
+    scored = {n: _greedy_eval(LinearPolicy(w), va_req, valid, cfg, pairs) for n, w in candidates.items()}
+    by_recall = _selector(dataclasses.replace(cfg, select_on="recall"), {})
+    first = _selector(cfg, {}) if cfg.select_on == "reward" else by_recall
+    start = max(scored, key=lambda n: first(scored[n]))  # first of equals: the caller's weights win ties
+    key = _selector(cfg, scored[start])
     runs = []
     for bonus in cfg.complement_bonuses or (cfg.complement_bonus,):
         run_cfg = dataclasses.replace(cfg, complement_bonus=bonus, complement_bonuses=())
         weights, best_key, history = _reinforce(candidates[start], tr_req, va_req, train, valid, run_cfg, key, seed,
                                                 progress, pairs)
-        history[0].update(start=start, start_valid_recall={n: r[1] for n, r in scored.items()},
+        kept = max(history, key=lambda h: (key(_as_result(h)), -h["epoch"]))
+        history[0].update(kept_epoch=kept["epoch"], kept_valid_recall=kept["valid_recall"],start=start, start_valid_recall={n: r["recall"] for n, r in scored.items()},
                           complement_bonus=bonus)
         runs.append((best_key, weights, history))
     best_key, weights, history = max(runs, key=lambda r: r[0])  # first of equals: the first bonus
     if len(runs) > 1:
-        history[0]["bonus_valid"] = {str(h[0]["complement_bonus"]): k[0] for k, _, h in runs}
+        history[0]["bonus_valid"] = {str(h[0]["complement_bonus"]): h[0]["kept_valid_recall"] for _, _, h in runs}
     return LinearPolicy(weights, init.temperature), history
 
 
@@ -201,9 +229,9 @@ def _reinforce(init: np.ndarray, tr_req: list[Request], va_req: list[Request], t
 
     rng = np.random.default_rng(seed)
     policy = LinearPolicy(init, cfg.temperature)
-    val, val_rec = _greedy_reward(policy, va_req, valid, cfg, pairs)
-    best, best_key = policy.weights.copy(), key(val, val_rec)
-    history = [{"epoch": 0, "train_reward": float("nan"), "valid_reward": val, "valid_recall": val_rec}]
+    r = _greedy_eval(policy, va_req, valid, cfg, pairs)
+    best, best_key = policy.weights.copy(), key(r)
+    history = [{"epoch": 0, "train_reward": float("nan"), **_valid_row(r)}]
     m, v, t, stale = np.zeros(len(FEATURES)), np.zeros(len(FEATURES)), 0, 0
     for epoch in tqdm(range(1, cfg.epochs + 1), desc="RL epochs", disable=not progress):
         order, got = rng.permutation(len(train)), []
@@ -217,15 +245,26 @@ def _reinforce(init: np.ndarray, tr_req: list[Request], va_req: list[Request], t
             t += 1  # Adam, ascending the expected reward
             m, v = 0.9 * m + 0.1 * grad, 0.999 * v + 0.001 * grad ** 2
             policy.weights += cfg.lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
-        val, rec = _greedy_reward(policy, va_req, valid, cfg, pairs)
-        history.append({"epoch": epoch, "train_reward": float(np.mean(got)), "valid_reward": val, "valid_recall": rec})
-        if key(val, rec) > best_key:
-            best, best_key, stale = policy.weights.copy(), key(val, rec), 0
+        r = _greedy_eval(policy, va_req, valid, cfg, pairs)
+        history.append({"epoch": epoch, "train_reward": float(np.mean(got)), **_valid_row(r)})
+        if key(r) > best_key:
+            best, best_key, stale = policy.weights.copy(), key(r), 0
         else:
             stale += 1
             if stale >= cfg.patience:
                 break
     return best, best_key, history
+
+
+def _valid_row(r: dict[str, float]) -> dict[str, float]:
+    return {"valid_reward": r["reward"], "valid_recall": r["recall"],
+            "valid_complement_precision": r["complement_precision"], "valid_substitute_rate": r["substitute_rate"]}
+
+
+def _as_result(row: dict[str, float]) -> dict[str, float]:
+    return {"reward": row["valid_reward"], "recall": row["valid_recall"],
+            "complement_precision": row["valid_complement_precision"],
+            "substitute_rate": row["valid_substitute_rate"]}
 
 
 def plot_curve(history: list[dict[str, float]], path: str | Path, title: str = "bundle walk RL") -> None:
