@@ -9,16 +9,20 @@ the same graph) and resumable (a writer killed mid-import, run again, ends with 
 the counts of a clean import).
 
 Speed: relationship endpoints are matched by Neo4j element id (read once per write)
-rather than by an index lookup per row, and while the database holds *no*
-relationship of a type yet, its batches use ``CREATE`` (nothing to merge with; a
-retried batch and any later write use ``MERGE``, so neither resuming nor retrying can
-duplicate anything). Only one writer at a time is supported.
+rather than by an index lookup per row; relationships travel grouped by source node
+(one row per source with lists of targets and properties: one source seek per row and
+compact parameters); batches run on ``writers`` concurrent transactions; and while the
+database holds *no* relationship of a type yet, its batches use ``CREATE`` (nothing to
+merge with; a retried batch and any later write use ``MERGE``, so neither resuming,
+retrying nor a deadlock between the writers can duplicate anything). Only one
+importing process at a time is supported.
 
 Community edition has one user database (``neo4j``); :meth:`clear` empties it.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
@@ -31,18 +35,13 @@ from cartgraph.graph.knowledge_graph import KnowledgeGraph, empty_edges, empty_n
 from cartgraph.graph.schema import NODE_LABELS, NODE_PROPS, REL_TYPES
 from cartgraph.graph.store import GraphStore
 
-__all__ = ["Neo4jStore", "to_rows"]
+__all__ = ["Neo4jStore", "grouped_batches", "to_rows"]
 
 ProgressFn = Callable[[str, int, int], None]
 
 
-def to_rows(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict[str, Any]]:
-    """Table → list of parameter dicts with plain Python values (NaN/NaT → None).
-
-    ``kinds`` maps a column to ``int``/``float``/``str``/``datetime`` (default ``str``);
-    datetimes become epoch milliseconds (naive times read as UTC), which the Cypher
-    turns into Neo4j ``DateTime`` values.
-    """
+def _columns(frame: pd.DataFrame, kinds: dict[str, str]) -> dict[str, list[Any]]:
+    """Table → column name → list of plain Python values (NaN/NaT → None)."""
     columns = {}
     for col in frame.columns:
         kind, series = kinds.get(col, "str"), frame[col]
@@ -56,8 +55,54 @@ def to_rows(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict[str, Any]]:
             columns[col] = series.to_numpy(np.int64).tolist()
         else:
             columns[col] = series.astype(object).where(series.notna(), None).tolist()
+    return columns
+
+
+def to_rows(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict[str, Any]]:
+    """Table → list of parameter dicts with plain Python values (NaN/NaT → None).
+
+    ``kinds`` maps a column to ``int``/``float``/``str``/``datetime`` (default ``str``);
+    datetimes become epoch milliseconds (naive times read as UTC), which the Cypher
+    turns into Neo4j ``DateTime`` values.
+    """
+    columns = _columns(frame, kinds)
     keys = list(columns)
     return [dict(zip(keys, values)) for values in zip(*columns.values())]
+
+
+def grouped_batches(src: np.ndarray, dst: np.ndarray, props: pd.DataFrame, kinds: dict[str, str],
+                    batch_size: int, names: np.ndarray | None = None) -> list[list[dict[str, Any]]]:
+    """Relationships → batches of per-source rows ``{src, dst: [...], <prop>: [...]}``.
+
+    Args:
+        src: source node indices, int shape ``(n,)`` (the rows are grouped by them).
+        dst: destination keys (e.g. Neo4j element ids), shape ``(n,)``.
+        props: the relationship properties, ``n`` rows (column kinds as in :func:`to_rows`).
+        batch_size: relationships per batch (a source with more is split across rows).
+        names: the key sent for source index ``j`` is ``names[j]`` (default: ``j``).
+
+    Returns batches of about ``batch_size`` relationships each, sources in ascending order.
+    """
+    n = len(src)
+    src = np.asarray(src)
+    order = np.argsort(src, kind="stable")
+    src, dst = src[order], dst[order]
+    columns = _columns(props.iloc[order], kinds)
+    dst_list = dst.tolist()
+    starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]]) if n else np.zeros(0, dtype=np.int64)
+    bounds = np.r_[starts, n]
+    batches, current, size = [], [], 0
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        for a in range(lo, hi, batch_size):
+            b = min(a + batch_size, hi)
+            row = {"src": src[a].item() if names is None else names[src[a]], "dst": dst_list[a:b]}
+            row.update({col: values[a:b] for col, values in columns.items()})
+            current.append(row)
+            size += b - a
+            if size >= batch_size:
+                batches.append(current)
+                current, size = [], 0
+    return batches + ([current] if current else [])
 
 
 def _frame(rows: list[list[Any]], columns: list[str], kinds: dict[str, str]) -> pd.DataFrame:
@@ -79,18 +124,25 @@ class Neo4jStore(GraphStore):
         database: the database name (default the connection's, ``neo4j``).
         on_batch: called as ``on_batch(stage, done, total)`` after each committed
             batch of a write (``stage`` is a label or relationship type).
+        writers: concurrent write transactions for relationship batches (default 2:
+            the server applies each transaction on one thread, so a second keeps its
+            other cores busy; deadlocks between them are retried with ``MERGE``).
 
     Nothing connects until the first call; use as a context manager or :meth:`close`.
     """
 
     def __init__(self, connection: Connection | str | None = None, *, database: str | None = None,
-                 on_batch: ProgressFn | None = None) -> None:
+                 on_batch: ProgressFn | None = None, writers: int = 2) -> None:
+        if not isinstance(writers, int) or writers < 1:
+            raise ConfigError(f"writers must be an int >= 1, got {writers!r}")
+        self.writers = writers
         self.connection = connection
         self.database = database
         self.on_batch = on_batch
         self._driver = None
         self._vector_dims: int | None = None  # the vector index's dimensions, once checked
         self._read_session = None  # one kept session for short reads (serving queries)
+        self.retries = 0  # write transactions retried so far (transient errors, deadlocks)
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -156,30 +208,61 @@ class Neo4jStore(GraphStore):
 
     def _batched(self, stage: str, query: str, rows: list[dict[str, Any]], batch_size: int,
                  retry_query: str | None = None) -> None:
-        """Write ``rows`` in batches, one managed transaction each.
+        """Write ``rows`` in batches of ``batch_size``, one managed transaction each."""
+        batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+        self._write_batches(stage, query, batches, [len(b) for b in batches], retry_query, writers=1)
 
-        A retried batch (the driver retries transient failures, including a commit whose
-        answer was lost) runs ``retry_query`` instead when given: the ``MERGE`` form of a
-        ``CREATE``, so a retry can never duplicate relationships.
+    def _write_batches(self, stage: str, query: str, batches: list[list[dict[str, Any]]], sizes: list[int],
+                       retry_query: str | None = None, writers: int = 1) -> None:
+        """Run ``query`` once per batch (``$rows``), each in its own managed transaction,
+        on up to ``writers`` concurrent sessions; ``sizes[i]`` is what batch ``i`` counts
+        for progress.
+
+        A retried batch (the driver retries transient failures such as a deadlock between
+        two writers, or a commit whose answer was lost) runs ``retry_query`` instead when
+        given: the ``MERGE`` form of a ``CREATE``, so a retry can never duplicate anything.
+        The first failure that is not retried stops the write and is raised.
         """
         from neo4j.exceptions import DriverError, Neo4jError
 
-        total = len(rows)
-        for start in range(0, total, batch_size):
+        driver = self.driver
+
+        def write(batch: list[dict[str, Any]]) -> None:
             attempts = [0]
 
-            def work(tx, batch=rows[start:start + batch_size]) -> None:
+            def work(tx) -> None:
                 q = query if attempts[0] == 0 or retry_query is None else retry_query
+                if attempts[0]:
+                    self.retries += 1
                 attempts[0] += 1
                 tx.run(q, rows=batch).consume()
 
-            try:
-                with self.driver.session(database=self.database) as session:
-                    session.execute_write(work)
-            except (DriverError, Neo4jError) as e:
-                raise ServiceError(f"Neo4j at {self.connection.uri}: {type(e).__name__}: {e}") from e
-            if self.on_batch is not None:
-                self.on_batch(stage, min(start + batch_size, total), total)
+            with driver.session(database=self.database) as session:
+                session.execute_write(work)
+
+        total, done = sum(sizes), 0
+        try:
+            if writers <= 1 or len(batches) <= 1:
+                for batch, size in zip(batches, sizes):
+                    write(batch)
+                    done += size
+                    if self.on_batch is not None:
+                        self.on_batch(stage, done, total)
+                return
+            with ThreadPoolExecutor(min(writers, len(batches)), thread_name_prefix="neo4j-writer") as pool:
+                futures = {pool.submit(write, batch): size for batch, size in zip(batches, sizes)}
+                try:
+                    for future in as_completed(futures):
+                        future.result()
+                        done += futures[future]
+                        if self.on_batch is not None:
+                            self.on_batch(stage, done, total)
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        except (DriverError, Neo4jError) as e:
+            raise ServiceError(f"Neo4j at {self.connection.uri}: {type(e).__name__}: {e}") from e
 
     # ------------------------------------------------------------------ write
     def _write(self, graph: KnowledgeGraph, batch_size: int) -> None:
@@ -194,13 +277,15 @@ class Neo4jStore(GraphStore):
         element_ids = {label: self._element_ids(label, graph.nodes[label]["id"]) for label in NODE_LABELS}
         for rel_type, spec in REL_TYPES.items():
             edges = graph.edges[rel_type]
-            frame = edges.assign(src=element_ids[spec.src][edges["src"].to_numpy()],
-                                 dst=element_ids[spec.dst][edges["dst"].to_numpy()])
-            rows = to_rows(frame, spec.props)
+            if edges.empty:
+                continue
+            batches = grouped_batches(edges["src"].to_numpy(), element_ids[spec.dst][edges["dst"].to_numpy()],
+                                      edges[list(spec.props)], spec.props, batch_size, names=element_ids[spec.src])
             merge = cypher.MERGE_RELS_BY_ELEMENT_ID[rel_type]
             fresh = not self._run(cypher.COUNT_RELS[rel_type])[0]["n"]
             query = cypher.CREATE_RELS_BY_ELEMENT_ID[rel_type] if fresh else merge
-            self._batched(rel_type, query, rows, batch_size, retry_query=merge)
+            sizes = [sum(len(row["dst"]) for row in batch) for batch in batches]
+            self._write_batches(rel_type, query, batches, sizes, retry_query=merge, writers=self.writers)
         self._run(cypher.AWAIT_INDEXES, seconds=600)
 
     def _element_ids(self, label: str, ids: pd.Series) -> np.ndarray:

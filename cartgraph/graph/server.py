@@ -114,11 +114,36 @@ def fetch(lib: str | os.PathLike | None = None, *, quiet: bool = True) -> Path:
 
 
 def _java() -> str:
-    home = os.environ.get("JAVA_HOME")
+    """The ``java`` that runs the server: ``$CARTGRAPH_NEO4J_JAVA_HOME``, else ``$JAVA_HOME``,
+    else ``java`` on PATH (Neo4j 5.26 needs 17+; it runs ~20% faster on 25 here)."""
+    home = os.environ.get("CARTGRAPH_NEO4J_JAVA_HOME") or os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not os.access(java, os.X_OK):
-        raise ServiceError("no Java found (set JAVA_HOME or put java 17+ on PATH); Neo4j 5.26 needs Java 17")
+        raise ServiceError("no Java found (set CARTGRAPH_NEO4J_JAVA_HOME or JAVA_HOME, or put java 17+ on PATH); "
+                           "Neo4j 5.26 needs Java 17")
     return java
+
+
+def _java_major(java: str) -> int | None:
+    """The feature version of ``java`` from its JDK's ``release`` file (None if unknown)."""
+    release = Path(os.path.realpath(java)).parent.parent / "release"
+    try:
+        for line in release.read_text().splitlines():
+            if line.startswith("JAVA_VERSION="):
+                return int(line.split("=", 1)[1].strip('"').split(".")[0])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _jvm_flags(java: str) -> list[str]:
+    """:data:`JVM_FLAGS`, compact object headers on Java 25+ (smaller heap objects), then
+    ``$CARTGRAPH_NEO4J_JVM_OPTS`` (whitespace-separated, appended last so they win)."""
+    flags = list(JVM_FLAGS)
+    major = _java_major(java)
+    if major is not None and major >= 25:
+        flags.append("-XX:+UseCompactObjectHeaders")
+    return flags + os.environ.get("CARTGRAPH_NEO4J_JVM_OPTS", "").split()
 
 
 def _free_port() -> int:
@@ -207,7 +232,8 @@ def _command(home: Path, lib: Path, port: int, heap: str, pagecache: str) -> lis
                 "server.bolt.advertised_address": f"127.0.0.1:{port}",
                 "server.default_listen_address": "127.0.0.1",
                 "server.memory.pagecache.size": pagecache}
-    cmd = [_java(), f"-Xms{min(128, _megabytes(heap))}m", f"-Xmx{heap}", *JVM_FLAGS,
+    java = _java()
+    cmd = [java, f"-Xms{heap}", f"-Xmx{heap}", *_jvm_flags(java),
            "-cp", str(lib / "*"), ENTRY_POINT,
            f"--home-dir={home}", f"--config-dir={home / 'conf'}", "--console-mode"]
     for key, value in settings.items():
