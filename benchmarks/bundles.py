@@ -185,6 +185,8 @@ def main() -> None:
     ap.add_argument("--complement-bonus", default=None,
                     help="RL reward weight(s) of complement precision, e.g. 2 or 0,0.5,2 (several: chosen on "
                          "validation recall per dataset)")
+    ap.add_argument("--sources", default=None, help="RL episodes on BundleRec from 'bundles', 'baskets' or 'both'")
+    ap.add_argument("--substitute-penalty", type=float, default=None, help="RL reward weight of substitutes")
     ap.add_argument("--starts", default=",".join(STARTS), help="baseline starting points RL may begin from ('' none)")
     args = ap.parse_args()
     only, seeds = args.only.split(","), [int(s) for s in args.seeds.split(",")]
@@ -195,6 +197,8 @@ def main() -> None:
     if args.complement_bonus is not None:
         bonuses = tuple(float(x) for x in args.complement_bonus.split(","))
         rl = dataclasses.replace(rl, complement_bonus=bonuses[0], complement_bonuses=bonuses if len(bonuses) > 1 else ())
+    if args.substitute_penalty is not None:
+        rl = dataclasses.replace(rl, substitute_penalty=args.substitute_penalty)
     avoid = args.substitutes == "mask"
     out["substitutes"], out["rl_config"] = args.substitutes, dataclasses.asdict(rl)
     for domain in ("electronic", "clothing"):
@@ -203,8 +207,9 @@ def main() -> None:
             split = splits.last_bundle(ds, mode="new")
             cases, held = bundlerec_cases(ds, split, rl.max_size)
             vec = vectors(split.train)
+            brl = rl if args.sources is None else dataclasses.replace(rl, sources=args.sources)
             out[f"bundlerec-{domain}"] = run_learned(f"bundlerec-{domain}", split.train, vec, cases,
-                                                     pair_matrix(held, split.train.n_items), seeds, rl, curve_dir, 10,
+                                                     pair_matrix(held, split.train.n_items), seeds, brl, curve_dir, 10,
                                                      avoid)
     if "online-retail" in only:
         ds = cartgraph.load("online-retail", DATA / "online-retail")
