@@ -6,11 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Neo4j 5.26 needs Java 17+ and runs ~20% faster on a newer JVM: use Temurin 25 where it is installed
-# (override with CARTGRAPH_NEO4J_JAVA_HOME=...; unset, the server uses JAVA_HOME or java on PATH).
-CARTGRAPH_NEO4J_JAVA_HOME ?= $(firstword $(wildcard /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/java-25-openjdk-amd64 /usr/lib/jvm/temurin-21-jdk-amd64 /usr/lib/jvm/java-21-openjdk-amd64))
-export CARTGRAPH_NEO4J_JAVA_HOME
-
 .PHONY: demo test setup clean-venv
 
 setup: $(STAMP)

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from cartgraph.errors import ConfigError
-from cartgraph.graph import NODE_LABELS, MemoryStore, Neo4jStore, build
+from cartgraph.graph import NODE_LABELS, MemoryStore, Neo4jStore, build, cypher
 from cartgraph.graph.toy import INJECTION_TITLE, random_shop, toy_dataset
 
 pytestmark = pytest.mark.neo4j
@@ -175,6 +175,12 @@ def test_vector_query_matches_exact_search(empty):
         np.testing.assert_allclose(scores_neo, scores_mem, atol=1e-5)
     with pytest.raises(ConfigError, match="dimensions"):
         empty.vector_query(np.ones(5), k=3)
+    empty.clear()  # drops the vector index with the data: the next write builds it afresh
+    assert empty._run(cypher.SHOW_VECTOR_INDEX, name=cypher.VECTOR_INDEX) == []
+    with pytest.raises(ConfigError, match="no item vectors"):
+        empty.vector_query(vectors[0], k=3)
+    empty.write(kg)
+    assert list(empty.vector_query(vectors[17], k=10)[0]) == list(memory.vector_query(vectors[17], k=10)[0])
 
 
 def test_kept_read_session_sees_later_writes_and_survives_close(empty):

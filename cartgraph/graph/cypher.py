@@ -188,6 +188,9 @@ VECTOR_QUERY = (f"CALL db.index.vector.queryNodes('{VECTOR_INDEX}', $k, $vector)
 CLEAR: tuple[str, ...] = (
     "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 20000 ROWS",
     "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS",
+    f"DROP INDEX {VECTOR_INDEX} IF EXISTS",
 )
 """Delete every relationship, then every node, in bounded batches (auto-commit transactions;
-relationships first so that deleting a popular node never holds all its edges in one transaction)."""
+relationships first so that deleting a popular node never holds all its edges in one transaction),
+then the vector index: the next write builds it afresh over the new vectors (an index kept across
+a clear would carry the deleted vectors until Lucene merges them, and queries ~2x slower)."""

@@ -21,8 +21,9 @@ Community edition has one user database (``neo4j``); :meth:`clear` empties it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import NamedTuple
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,16 @@ def _frame(rows: list[list[Any]], columns: list[str], kinds: dict[str, str]) -> 
         if kind == "datetime":
             frame[col] = pd.to_datetime(frame[col].astype("float64"), unit="ms")
     return frame
+
+
+class _Job(NamedTuple):
+    """One write transaction: ``query`` with ``$rows`` = ``rows``; ``size`` counts for progress."""
+
+    stage: str
+    query: str
+    retry_query: str | None
+    rows: list[dict[str, Any]]
+    size: int
 
 
 class Neo4jStore(GraphStore):
@@ -208,57 +219,68 @@ class Neo4jStore(GraphStore):
 
     def _batched(self, stage: str, query: str, rows: list[dict[str, Any]], batch_size: int,
                  retry_query: str | None = None) -> None:
-        """Write ``rows`` in batches of ``batch_size``, one managed transaction each."""
-        batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
-        self._write_batches(stage, query, batches, [len(b) for b in batches], retry_query, writers=1)
+        """Write ``rows`` in batches of ``batch_size``, one managed transaction each, in order."""
+        jobs = (_Job(stage, query, retry_query, rows[i:i + batch_size], len(rows[i:i + batch_size]))
+                for i in range(0, len(rows), batch_size))
+        self._write_jobs(jobs, {stage: len(rows)}, writers=1)
 
-    def _write_batches(self, stage: str, query: str, batches: list[list[dict[str, Any]]], sizes: list[int],
-                       retry_query: str | None = None, writers: int = 1) -> None:
-        """Run ``query`` once per batch (``$rows``), each in its own managed transaction,
-        on up to ``writers`` concurrent sessions; ``sizes[i]`` is what batch ``i`` counts
-        for progress.
+    def _write_jobs(self, jobs: Iterable[_Job], totals: dict[str, int], writers: int) -> None:
+        """Run each job's query once with ``$rows`` = its batch, each in its own managed
+        transaction, on up to ``writers`` concurrent sessions. ``jobs`` is consumed lazily, so
+        the next batches are prepared while earlier ones are written; at most ``2 * writers``
+        wait at a time. Progress: ``on_batch(stage, done, totals[stage])`` per committed batch.
 
         A retried batch (the driver retries transient failures such as a deadlock between
-        two writers, or a commit whose answer was lost) runs ``retry_query`` instead when
-        given: the ``MERGE`` form of a ``CREATE``, so a retry can never duplicate anything.
-        The first failure that is not retried stops the write and is raised.
+        two writers, or a commit whose answer was lost) runs the job's ``retry_query``
+        instead when given: the ``MERGE`` form of a ``CREATE``, so a retry can never
+        duplicate anything. The first failure that is not retried stops the write and is raised.
         """
         from neo4j.exceptions import DriverError, Neo4jError
 
         driver = self.driver
+        done = dict.fromkeys(totals, 0)
 
-        def write(batch: list[dict[str, Any]]) -> None:
+        def write(job: _Job) -> _Job:
             attempts = [0]
 
             def work(tx) -> None:
-                q = query if attempts[0] == 0 or retry_query is None else retry_query
+                q = job.query if attempts[0] == 0 or job.retry_query is None else job.retry_query
                 if attempts[0]:
                     self.retries += 1
                 attempts[0] += 1
-                tx.run(q, rows=batch).consume()
+                tx.run(q, rows=job.rows).consume()
 
             with driver.session(database=self.database) as session:
                 session.execute_write(work)
+            return job
 
-        total, done = sum(sizes), 0
+        def committed(job: _Job) -> None:
+            done[job.stage] += job.size
+            if self.on_batch is not None:
+                self.on_batch(job.stage, done[job.stage], totals[job.stage])
+
         try:
-            if writers <= 1 or len(batches) <= 1:
-                for batch, size in zip(batches, sizes):
-                    write(batch)
-                    done += size
-                    if self.on_batch is not None:
-                        self.on_batch(stage, done, total)
+            if writers <= 1:
+                for job in jobs:
+                    committed(write(job))
                 return
-            with ThreadPoolExecutor(min(writers, len(batches)), thread_name_prefix="neo4j-writer") as pool:
-                futures = {pool.submit(write, batch): size for batch, size in zip(batches, sizes)}
+            with ThreadPoolExecutor(writers, thread_name_prefix="neo4j-writer") as pool:
+                pending: set[Future] = set()
+
+                def drain(block: bool) -> None:
+                    finished, _ = wait(pending, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        pending.discard(future)
+                        committed(future.result())
+
                 try:
-                    for future in as_completed(futures):
-                        future.result()
-                        done += futures[future]
-                        if self.on_batch is not None:
-                            self.on_batch(stage, done, total)
+                    for job in jobs:
+                        pending.add(pool.submit(write, job))
+                        drain(block=len(pending) > 2 * writers)
+                    while pending:
+                        drain(block=True)
                 except BaseException:
-                    for future in futures:
+                    for future in pending:
                         future.cancel()
                     raise
         except (DriverError, Neo4jError) as e:
@@ -275,17 +297,20 @@ class Neo4jStore(GraphStore):
         if graph.item_vectors is not None:
             self._write_embeddings(graph, batch_size)
         element_ids = {label: self._element_ids(label, graph.nodes[label]["id"]) for label in NODE_LABELS}
-        for rel_type, spec in REL_TYPES.items():
-            edges = graph.edges[rel_type]
-            if edges.empty:
-                continue
-            batches = grouped_batches(edges["src"].to_numpy(), element_ids[spec.dst][edges["dst"].to_numpy()],
-                                      edges[list(spec.props)], spec.props, batch_size, names=element_ids[spec.src])
-            merge = cypher.MERGE_RELS_BY_ELEMENT_ID[rel_type]
-            fresh = not self._run(cypher.COUNT_RELS[rel_type])[0]["n"]
-            query = cypher.CREATE_RELS_BY_ELEMENT_ID[rel_type] if fresh else merge
-            sizes = [sum(len(row["dst"]) for row in batch) for batch in batches]
-            self._write_batches(rel_type, query, batches, sizes, retry_query=merge, writers=self.writers)
+        types = [t for t in REL_TYPES if not graph.edges[t].empty]
+        fresh = {t: not self._run(cypher.COUNT_RELS[t])[0]["n"] for t in types}  # before any of them is written
+
+        def jobs() -> Iterator[_Job]:  # one relationship type after another, prepared while the last is written
+            for rel_type in types:
+                spec, edges = REL_TYPES[rel_type], graph.edges[rel_type]
+                merge = cypher.MERGE_RELS_BY_ELEMENT_ID[rel_type]
+                query = cypher.CREATE_RELS_BY_ELEMENT_ID[rel_type] if fresh[rel_type] else merge
+                for batch in grouped_batches(edges["src"].to_numpy(), element_ids[spec.dst][edges["dst"].to_numpy()],
+                                             edges[list(spec.props)], spec.props, batch_size,
+                                             names=element_ids[spec.src]):
+                    yield _Job(rel_type, query, merge, batch, sum(len(row["dst"]) for row in batch))
+
+        self._write_jobs(jobs(), {t: len(graph.edges[t]) for t in types}, writers=self.writers)
         self._run(cypher.AWAIT_INDEXES, seconds=600)
 
     def _element_ids(self, label: str, ids: pd.Series) -> np.ndarray:
