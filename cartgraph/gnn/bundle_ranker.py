@@ -44,6 +44,7 @@ from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.errors import ConfigError
 from cartgraph.evaluation.topk import topk
 from cartgraph.gnn.propagation import EdgeGraph, SpMM, SymmetricSpMM
+from cartgraph.gnn.score_fusion import row_zscore
 from cartgraph.gnn.state_file import load_state, save_state
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
@@ -56,8 +57,6 @@ MAX_FUSION_BUNDLES = 20_000
 """Above this many bundles the dense EASE matrix is not built (fusion off)."""
 
 
-def _standardize(scores: np.ndarray) -> np.ndarray:
-    return (scores - scores.mean(axis=1, keepdims=True)) / (scores.std(axis=1, keepdims=True) + 1e-9)
 
 
 def _propagate(adj: torch.Tensor, x: torch.Tensor, layers: int) -> torch.Tensor:
@@ -277,7 +276,7 @@ class BundleRanker(MatrixRecommender):
         graph = self.user_factors_[users] @ self.bundle_factors_.T
         if getattr(self, "ease_", None) is None or not getattr(self, "fusion_weight_", 0.0):
             return graph
-        return _standardize(graph) + self.fusion_weight_ * _standardize(self.ease_.scores(users))
+        return row_zscore(graph) + self.fusion_weight_ * row_zscore(self.ease_.scores(users))
 
     def recommend_bundles(self, users, k: int = 10, exclude_seen: bool = True):
         """Like :meth:`recommend` with external user ids in and external bundle ids out."""

@@ -32,6 +32,7 @@ from cartgraph.gnn.complement_metrics import group_precision
 from cartgraph.gnn.complement_net import ComplementNet
 from cartgraph.gnn.complement_pairs import co_occurrence, group_matrix, leaf_categories, look_alikes, positive_pairs
 from cartgraph.gnn.item_features import text_features
+from cartgraph.gnn.score_fusion import row_zscore
 from cartgraph.gnn.state_file import construct, load_state, save_state
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
@@ -43,8 +44,6 @@ COUNT_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 """Weights of the observed co-occurrence tried on validation when ``count_weight="auto"``."""
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
-    return (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-9)
 
 
 class ComplementModel:
@@ -178,7 +177,7 @@ class ComplementModel:
             rows = a[start:start + batch_size]
             s = self.src_factors_[rows] @ self.dst_factors_.T + self.dst_bias_
             if self.count_weight_:
-                s = _zscore(s) + self.count_weight_ * _zscore(np.log1p(self.counts_[rows].toarray()))
+                s = row_zscore(s) + self.count_weight_ * row_zscore(np.log1p(self.counts_[rows].toarray()))
             s[np.arange(len(rows)), rows] = -np.inf
             idx[start:start + len(rows)], vals[start:start + len(rows)] = topk(s, k)
         return (idx[0], vals[0]) if scalar else (idx, vals)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from cartgraph.dataset import Dataset
-from cartgraph.graph.build import _check_vectors
+from cartgraph.graph.build import check_item_vectors
 
 __all__ = ["text_features"]
 
@@ -23,4 +23,4 @@ def text_features(dataset: Dataset, item_vectors: np.ndarray | None = None) -> n
         from cartgraph.text import TextEncoder, item_vectors as encode
 
         item_vectors = encode(dataset, TextEncoder(cache=True))
-    return _check_vectors(dataset, item_vectors)
+    return check_item_vectors(dataset, item_vectors)

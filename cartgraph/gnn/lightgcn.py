@@ -20,7 +20,7 @@ import torch
 
 from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.errors import ConfigError
-from cartgraph.evaluation.topk import topk, topk_torch
+from cartgraph.evaluation.topk import topk_torch
 from cartgraph.gnn.propagation import normalized_adjacency, propagate
 from cartgraph.gnn.state_file import construct, load_state, save_state
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
@@ -135,15 +135,12 @@ class LightGCN(MatrixRecommender):
         return topk_torch(s, k)
 
     def similar_items(self, items, k: int = 10):
-        """Items closest (cosine of final embeddings) to each item index; excludes the item itself."""
+        """Items closest (cosine of final embeddings) to each item index; excludes the item itself.
+        Shapes as :func:`cartgraph.gnn.similar.cosine_neighbours`."""
+        from cartgraph.gnn.similar import cosine_neighbours
+
         self._check_fitted()
-        scalar = np.ndim(items) == 0
-        i = np.atleast_1d(np.asarray(items, dtype=np.int64))
-        f = self.item_factors_ / np.maximum(np.linalg.norm(self.item_factors_, axis=1, keepdims=True), 1e-12)
-        scores = f[i] @ f.T
-        scores[np.arange(len(i)), i] = -np.inf
-        idx, vals = topk(scores, k)
-        return (idx[0], vals[0]) if scalar else (idx, vals)
+        return cosine_neighbours(self.item_factors_, items, k)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:

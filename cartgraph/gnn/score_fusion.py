@@ -15,10 +15,19 @@ import numpy as np
 from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.errors import ConfigError
 
-__all__ = ["ScoreFusion", "choose_weight", "FUSION_WEIGHTS"]
+__all__ = ["ScoreFusion", "choose_weight", "FUSION_WEIGHTS", "row_zscore"]
 
 FUSION_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 """Weights of the second model tried by :func:`choose_weight` (the first weighs 1)."""
+
+
+def row_zscore(x: np.ndarray) -> np.ndarray:
+    """Each row standardised to mean 0 and standard deviation 1: ``(n, m)`` → ``(n, m)``.
+
+    How scores of different models (or per-anchor complement scores) are put on one scale
+    before they are added; a constant row becomes zeros.
+    """
+    return (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-9)
 
 
 class ScoreFusion(MatrixRecommender):
@@ -47,7 +56,7 @@ class ScoreFusion(MatrixRecommender):
         for model, w in zip(self.models, self.weights):
             if w:
                 s = np.asarray(model.scores(users), dtype=np.float64)
-                total += w * (s - s.mean(axis=1, keepdims=True)) / (s.std(axis=1, keepdims=True) + 1e-9)
+                total += w * row_zscore(s)
         return total
 
 

@@ -14,7 +14,7 @@ from cartgraph.errors import ConfigError
 from cartgraph.graph.knowledge_graph import KnowledgeGraph
 from cartgraph.graph.schema import CATEGORY_SEP, EVENT_RELS
 
-__all__ = ["build", "category_tables", "co_purchase_edges", "similar_edges"]
+__all__ = ["build", "category_tables", "check_item_vectors", "co_purchase_edges", "similar_edges"]
 
 
 def build(dataset: Dataset, item_vectors: np.ndarray | None = None, *, similar_k: int = 10,
@@ -36,7 +36,7 @@ def build(dataset: Dataset, item_vectors: np.ndarray | None = None, *, similar_k
     if similar_k < 0 or co_purchase_min_count < 1:
         raise ConfigError(f"similar_k must be >= 0 and co_purchase_min_count >= 1, "
                           f"got {similar_k} and {co_purchase_min_count}")
-    vectors = _check_vectors(dataset, item_vectors)
+    vectors = check_item_vectors(dataset, item_vectors)
     categories, subcategory, in_category = category_tables(dataset)
     edges = {**_interaction_edges(dataset),
              "IN_CATEGORY": in_category, "SUBCATEGORY_OF": subcategory,
@@ -49,7 +49,12 @@ def build(dataset: Dataset, item_vectors: np.ndarray | None = None, *, similar_k
     return KnowledgeGraph(nodes, edges, vectors)
 
 
-def _check_vectors(dataset: Dataset, item_vectors: np.ndarray | None) -> np.ndarray | None:
+def check_item_vectors(dataset: Dataset, item_vectors: np.ndarray | None) -> np.ndarray | None:
+    """``item_vectors`` as float32 ``(n_items, dim)`` in ``dataset.item_vocab`` order (None stays None).
+
+    Raises:
+        ConfigError: another shape, or NaN/infinite values.
+    """
     if item_vectors is None:
         return None
     vec = np.asarray(item_vectors, dtype=np.float32)
