@@ -186,6 +186,7 @@ def main() -> None:
                     help="RL reward weight(s) of complement precision, e.g. 2 or 0,0.5,2 (several: chosen on "
                          "validation recall per dataset)")
     ap.add_argument("--sources", default=None, help="RL episodes on BundleRec from 'bundles', 'baskets' or 'both'")
+    ap.add_argument("--lr", type=float, default=None, help="RL step size (Adam)")
     ap.add_argument("--substitute-penalty", type=float, default=None, help="RL reward weight of substitutes")
     ap.add_argument("--starts", default=",".join(STARTS), help="baseline starting points RL may begin from ('' none)")
     args = ap.parse_args()
@@ -197,6 +198,8 @@ def main() -> None:
     if args.complement_bonus is not None:
         bonuses = tuple(float(x) for x in args.complement_bonus.split(","))
         rl = dataclasses.replace(rl, complement_bonus=bonuses[0], complement_bonuses=bonuses if len(bonuses) > 1 else ())
+    if args.lr is not None:
+        rl = dataclasses.replace(rl, lr=args.lr)
     if args.substitute_penalty is not None:
         rl = dataclasses.replace(rl, substitute_penalty=args.substitute_penalty)
     avoid = args.substitutes == "mask"
