@@ -1,6 +1,7 @@
 """PNG pictures for the CLI (matplotlib, Agg backend: no display needed)."""
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,8 @@ def plot_bundles(bundles: Sequence[Any], title: str, path: str | Path, price_of:
     ``bundles`` are :class:`cartgraph.bundles.Bundle` objects; ``price_of(item_id)`` gives prices.
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(len(bundles), 2, figsize=(11, 3.4 * len(bundles)), squeeze=False,
-                             gridspec_kw={"width_ratios": [3, 2]})
+    fig, axes = plt.subplots(len(bundles), 2, figsize=(12, 3.8 * len(bundles)), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 2]}, layout="constrained")
     for row, bundle in enumerate(bundles):
         _draw_walk(axes[row][0], bundle, f"bundle {row + 1}: score {bundle.score:.2f}")
         _draw_prices(axes[row][1], bundle, [price_of(i) for i in bundle.items], budget)
@@ -85,23 +86,25 @@ def _draw_walk(ax, bundle, title: str) -> None:
     ax.scatter(*xy[anchor].T, s=500, c="tab:orange", label="anchor (first item)", zorder=3)
     ax.scatter(*xy[~anchor].T, s=500, c="tab:blue", label="added by the walk", zorder=3)
     for (x, y), name, why in zip(xy, bundle.titles, bundle.explanations):
-        ax.text(x, y - 0.22, f"{name[:28]}\n{why.split(',')[0][:40]}", ha="center", va="top", fontsize=7)
-    ax.set_xlim(-1.8, 1.8)
-    ax.set_ylim(-1.7, 1.4)
+        reason = textwrap.fill(why.split(", fits the budget")[0], 34, max_lines=2, placeholder=" …")
+        ax.text(x, y - 0.2, f"{textwrap.shorten(name, 32, placeholder=' …')}\n{reason}",
+                ha="center", va="top", fontsize=7)
+    ax.set_xlim(-2.0, 2.0)
+    ax.set_ylim(-1.8, 1.35)
     ax.set_xlabel("walk order: clockwise from the top")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, markerscale=0.4, frameon=False)
 
 
 def _draw_prices(ax, bundle, prices: list[float], budget: float | None) -> None:
     ax.barh(np.arange(len(bundle.titles)), prices, color="tab:green", label="item price")
-    ax.set_yticks(np.arange(len(bundle.titles)), [t[:24] for t in bundle.titles], fontsize=7)
+    ax.set_yticks(np.arange(len(bundle.titles)),
+                  [textwrap.shorten(t, 30, placeholder=" …") for t in bundle.titles], fontsize=7)
     ax.invert_yaxis()
     if budget is not None:
         ax.axvline(budget, color="tab:red", ls="--", label=f"budget {budget:g}")
     ax.set_xlabel("price")
-    ax.set_ylabel("item")
     ax.set_title(f"total {bundle.total_price:.2f}" if np.isfinite(bundle.total_price) else "prices unknown")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower right")

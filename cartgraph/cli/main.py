@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from cartgraph.errors import CartgraphError, ServiceError
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also used by ``python -m cartgraph``)."""
+    # PyG calls the deprecated torch.jit.script at import; that FutureWarning is PyG's, not
+    # something a CLI user can act on, so it is not printed on every command
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

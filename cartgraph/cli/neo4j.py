@@ -100,7 +100,14 @@ def _status(args) -> int:
     if args.json:
         emit_json(state)
     else:
-        print_table([(k, v) for k, v in state.items()], ["field", "value"], title="neo4j")
+        import datetime as dt
+
+        def shown(key: str, value):
+            if key == "started_at" and isinstance(value, (int, float)):
+                return dt.datetime.fromtimestamp(value).astimezone().isoformat(timespec="seconds")
+            return value
+
+        print_table([(k, shown(k, v)) for k, v in state.items()], ["field", "value"], title="neo4j")
     return 0 if state["running"] else EXIT_SERVICE
 
 
