@@ -179,6 +179,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--max-cases", type=int, default=1500)
     ap.add_argument("--retail-episodes", type=int, default=300, help="RL training episodes on Online Retail")
+    ap.add_argument("--retail-valid", type=int, default=None,
+                    help="RL validation episodes on Online Retail (default: a third of --retail-episodes)")
     ap.add_argument("--curves", default="benchmarks/figures")
     ap.add_argument("--substitutes", choices=("mask", "penalty"), default="penalty",
                     help="the walk masks substitutes, or leaves them to the learned substitute weight")
@@ -220,7 +222,7 @@ def main() -> None:
         cases, held = online_retail_cases(ds, split, args.max_cases, rl.max_size)
         vec = vectors(split.train)
         out["online-retail"] = run_learned("online-retail", split.train, vec, cases, pair_matrix(held, split.train.n_items),
-                                           seeds, dataclasses.replace(rl, max_episodes=args.retail_episodes), curve_dir, 10, avoid)
+                                           seeds, dataclasses.replace(rl, max_episodes=args.retail_episodes, max_valid=args.retail_valid), curve_dir, 10, avoid)
     if "steam" in only:
         out["steam"] = steam(0, 10, seeds, rl, curve_dir, avoid)
     print(json.dumps(out))

@@ -278,3 +278,12 @@ def test_reward_weight_is_chosen_on_validation_recall(shop, tmp_path):
     b.save(tmp_path / "m")
     back = BundleBuilder.load(tmp_path / "m", relevance=b.relevance_)
     assert back.rl == cfg and back.weights_ == b.weights_
+
+
+def test_validation_slice_size_is_its_own_setting(shop):
+    from cartgraph.bundles.episodes import time_split
+
+    ds, _ = shop
+    _, tr, va, _ = time_split(ds, 0.6, 0.5, 30, 4, seed=0)
+    _, tr2, va2, _ = time_split(ds, 0.6, 0.5, 30, 4, seed=0, max_valid=25)
+    assert len(va) == 10 and len(va2) == 25 and [e.anchors for e in tr] == [e.anchors for e in tr2]

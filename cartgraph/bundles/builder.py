@@ -104,10 +104,11 @@ class BundleBuilder:
             by_time = cfg.episodes == "time" or (cfg.episodes == "auto" and has_times(dataset, cfg.sources))
             if by_time:
                 graph, train, valid, pairs = time_split(dataset, cfg.graph_fraction, cfg.valid_fraction,
-                                                        cfg.max_episodes, cfg.max_size, seed, cfg.sources)
+                                                        cfg.max_episodes, cfg.max_size, seed, cfg.sources,
+                                                        cfg.max_valid)
             else:
                 graph, train, valid, pairs = bundle_split(dataset, cfg.graph_fraction, cfg.valid_fraction,
-                                                          cfg.max_episodes, cfg.max_size, seed)
+                                                          cfg.max_episodes, cfg.max_size, seed, cfg.max_valid)
             tables = self._tables(graph, item_vectors, complements)
             rel = _resolve(relevance, graph)
             owned = graph.interactions().tocsr()

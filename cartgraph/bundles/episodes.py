@@ -101,7 +101,7 @@ def has_times(dataset: Dataset, sources: str = "both") -> bool:
 
 
 def bundle_split(dataset: Dataset, graph_fraction: float, valid_fraction: float, max_episodes: int,
-                 max_size: int, seed: int) -> tuple[Dataset, list[Episode], list[Episode], sp.csr_matrix]:
+                 max_size: int, seed: int, max_valid: int | None = None) -> tuple[Dataset, list[Episode], list[Episode], sp.csr_matrix]:
     """:func:`time_split` for bundles without times: ``(graph_data, train, valid, pairs)``.
 
     A seeded ``1 − graph_fraction`` share of the bundles (the chosen ones when the data
@@ -126,7 +126,7 @@ def bundle_split(dataset: Dataset, graph_fraction: float, valid_fraction: float,
     later = src.iloc[np.sort(rng.permutation(len(src))[:max(2, int(len(src) * (1 - graph_fraction)))])]
     n_valid = max(1, int(len(later) * valid_fraction))
     order = rng.permutation(len(later))
-    valid_src = later.iloc[np.sort(order[:n_valid])[:max(1, max_episodes // 3)]]
+    valid_src = later.iloc[np.sort(order[:n_valid])[:_n_valid(max_episodes, max_valid)]]
     train_src = later.iloc[np.sort(order[n_valid:])[:max_episodes]]
     gone = later["key"].str.slice(len("bundle:"))
     if chosen:  # drop those (user, bundle) choices
@@ -142,6 +142,11 @@ def bundle_split(dataset: Dataset, graph_fraction: float, valid_fraction: float,
     pairs = pair_matrix([list(dict.fromkeys(x)) for x in later["items"]], dataset.n_items)
     price = _prices(dataset)
     return graph, _budgeted(train_src, max_size, price), _budgeted(valid_src, max_size, price), pairs
+
+
+def _n_valid(max_episodes: int, max_valid: int | None) -> int:
+    """Validation episodes kept: ``max_valid``, default a third of ``max_episodes`` (≥ 1)."""
+    return max(1, max_episodes // 3 if max_valid is None else max_valid)
 
 
 def _prices(dataset: Dataset) -> np.ndarray:
@@ -162,13 +167,14 @@ def _budgeted(sources: pd.DataFrame, max_size: int, price: np.ndarray) -> list[E
 
 
 def time_split(dataset: Dataset, graph_fraction: float, valid_fraction: float, max_episodes: int,
-               max_size: int, seed: int, sources: str = "both") -> tuple[Dataset, list[Episode], list[Episode], sp.csr_matrix]:
+               max_size: int, seed: int, sources: str = "both",
+               max_valid: int | None = None) -> tuple[Dataset, list[Episode], list[Episode], sp.csr_matrix]:
     """``(graph_data, train_episodes, valid_episodes, pairs)`` from one training dataset.
 
     The earliest ``graph_fraction`` of the episode sources (by time) give a cut time
     ``t``; ``graph_data`` keeps only events and bundle choices before ``t``; the later
     sources become episodes, the last ``valid_fraction`` of them validation. At most
-    ``max_episodes`` training and ``max_episodes // 3`` validation episodes are kept
+    ``max_episodes`` training and ``max_valid`` (default ``max_episodes // 3``) validation episodes are kept
     (a seeded sample). ``pairs`` (boolean ``(n_items, n_items)``) marks items that
     share any later bundle/basket: the "complements hit" of the reward.
     """
@@ -184,7 +190,7 @@ def time_split(dataset: Dataset, graph_fraction: float, valid_fraction: float, m
     train_src, valid_src = later.iloc[:-n_valid], later.iloc[-n_valid:]
     rng = np.random.default_rng(seed)
     train_src = train_src.iloc[np.sort(rng.permutation(len(train_src))[:max_episodes])]
-    valid_src = valid_src.iloc[np.sort(rng.permutation(len(valid_src))[:max(1, max_episodes // 3)])]
+    valid_src = valid_src.iloc[np.sort(rng.permutation(len(valid_src))[:_n_valid(max_episodes, max_valid)])]
     ev, ub = dataset.events, dataset.user_bundles
     graph = dataset.replace(events=ev[ev["ts"] < cut], user_bundles=ub[ub["ts"] < cut])
     from cartgraph.bundles.metrics import pair_matrix

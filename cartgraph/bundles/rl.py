@@ -56,7 +56,8 @@ class RLConfig:
         patience: epochs without a better validation reward before stopping.
         complement_bonus, diversity_bonus, substitute_penalty: reward shaping (see the module doc).
         graph_fraction, valid_fraction: the time cut of the training period.
-        max_episodes: training episodes kept (validation: a third of it).
+        max_episodes: training episodes kept.  max_valid: validation episodes kept (None: a
+            third of ``max_episodes``; validation walks are greedy, so a larger slice is cheap).
         max_size: episodes longer than this are walked to this size.
         sources: episodes from ``"bundles"``, ``"baskets"`` or ``"both"``.
         episodes: how episodes are cut from the training data: ``"time"`` (by time, see
@@ -85,6 +86,7 @@ class RLConfig:
     graph_fraction: float = 0.6
     valid_fraction: float = 0.25
     max_episodes: int = 1200
+    max_valid: int | None = None
     max_size: int = 10
     sources: str = "both"
     episodes: str = "auto"
