@@ -67,7 +67,7 @@ def _grouped_rel(spec: RelSpec, verb: str) -> str:
     The source is sought once per row instead of once per relationship, and parameter
     lists pack far faster than one map per relationship. ``CREATE`` sets every property
     inline (one write per relationship; a null value stores nothing); ``MERGE`` matches
-    on the key properties and ``SET``\ s the rest, as :data:`MERGE_RELS` does.
+    on the key properties and sets the rest, as :data:`MERGE_RELS` does.
     """
     head = ("UNWIND $rows AS row\nMATCH (a) WHERE elementId(a) = row.src\n"
             "UNWIND range(0, size(row.dst) - 1) AS i\nMATCH (b) WHERE elementId(b) = row.dst[i]\n")
