@@ -88,3 +88,22 @@ def test_topk_torch_matches_topk_with_ties_masks_and_nan():
         assert np.array_equal(want[1].astype(np.float32), got[1]), trial
     with pytest.raises(ConfigError, match="2-D"):
         topk_torch(torch.ones(3), 1)
+
+
+def test_mostly_zero_and_dense_rows_mixed_in_one_call_match_a_full_sort():
+    """Sparse-score rows (mostly 0, the fast negated path) and dense rows in one batch give
+    exactly the stable full sort's answer, ties at the cut-off by lower index."""
+    rng = np.random.default_rng(3)
+    m, k = 500, 12
+    dense = rng.integers(0, 6, size=(4, m)).astype(np.float64)  # many ties, few zeros
+    dense[dense == 0] = 7.0
+    sparse = np.zeros((4, m))
+    for row in sparse:
+        row[rng.choice(m, 20, replace=False)] = rng.integers(1, 4, 20)
+    sparse[0, :] = 0.0
+    sparse[1, rng.choice(m, 5, replace=False)] = -np.inf
+    s = np.vstack([dense[:2], sparse[:2], dense[2:], sparse[2:]])
+    idx, vals = topk(s, k)
+    want = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(idx, want)
+    np.testing.assert_array_equal(vals, np.take_along_axis(s, want, axis=1))

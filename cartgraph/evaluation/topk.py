@@ -58,8 +58,7 @@ def _topk_chunk(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k of a chunk of rows (see :func:`topk`); ``k <= m``."""
     if np.isnan(s).any():
         s = np.where(np.isnan(s), -np.inf, s)
-    c, m = s.shape
-    chosen = np.argpartition(s, m - k, axis=1)[:, m - k:]
+    chosen = _candidates(s, k)
     kth = np.take_along_axis(s, chosen, axis=1).min(axis=1, keepdims=True)
     # argpartition picks arbitrarily among entries equal to the k-th value; redo the
     # rows where more entries tie at the cut-off than there are places left.
@@ -71,6 +70,28 @@ def _topk_chunk(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     vals = np.take_along_axis(s, chosen, axis=1)
     order = np.argsort(-vals, axis=1, kind="stable")
     return np.take_along_axis(chosen, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+def _candidates(s: np.ndarray, k: int) -> np.ndarray:
+    """Column indices ``(c, k)`` of ``k`` entries per row not below the row's k-th best value.
+
+    numpy's introselect is ~14x slower at selecting the top end of a row that is mostly
+    equal values (sparse scores such as ItemKNN's, mostly 0: 2.6 ms vs 0.19 ms on a
+    49,688-item row) than at selecting the bottom end of the negated row, while on dense
+    rows the direct form is the faster one (about 2x at k = 20). So rows that are mostly
+    zeros (judged on a strided sample of columns) take the negated form.
+    """
+    m = s.shape[1]
+    sample = s[:, ::max(1, m // 256)]  # ~256 columns tell a mostly-zero row (speed only, never the result)
+    sparse = np.count_nonzero(sample, axis=1) < sample.shape[1] // 2
+    if not sparse.any():
+        return np.argpartition(s, m - k, axis=1)[:, m - k:]
+    if sparse.all():
+        return np.argpartition(np.negative(s), k - 1, axis=1)[:, :k]
+    out = np.empty((s.shape[0], k), dtype=np.intp)
+    out[~sparse] = np.argpartition(s[~sparse], m - k, axis=1)[:, m - k:]
+    out[sparse] = np.argpartition(np.negative(s[sparse]), k - 1, axis=1)[:, :k]
+    return out
 
 
 def _lowest_index_ties(s: np.ndarray, kth: np.ndarray, k: int) -> np.ndarray:
