@@ -212,3 +212,59 @@ def test_cold_dropout_lifts_cold_items(shop, model):
     assert cold_margin(practiced) > cold_margin(model)
     with pytest.raises(ConfigError, match="cold_dropout"):
         TextHeteroGNN(cold_dropout=1.0)
+
+
+def test_softmax_loss_learns_the_checkerboard(shop):
+    ds, _, answer, cold = shop
+    m = fit(shop, loss="softmax")
+    top, _ = m.recommend(np.arange(ds.n_users), k=1)
+    assert (top[:, 0] == answer).mean() == 1.0
+    assert m.config.loss == "softmax"
+    assert m.history_.loss[-1] < m.history_.loss[0] / 2
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        TextHeteroGNN(loss="hinge")
+
+
+def test_ease_base_starts_as_ease_and_learns_with_cold_items_served(shop):
+    from cartgraph.baselines import EASE
+
+    ds, _, answer, cold = shop
+    users = np.arange(ds.n_users)
+    untrained = fit(shop, loss="softmax", base="ease", base_lambda=1.0, epochs=1, lr=1e-9)
+    ease = EASE(1.0).fit(ds)
+    warm = np.setdiff1d(np.arange(ds.n_items), cold)
+    s, e = untrained.scores(users)[:, warm], ease.scores(users)[:, warm]
+    assert abs(untrained.gate_) < 1e-6
+    assert np.allclose(s, untrained.base_scale_ * e, atol=1e-4 * untrained.base_scale_)  # EASE's scores, scaled
+    m = fit(shop, loss="softmax", base="ease", base_lambda=1.0)
+    top, scores = m.recommend(users, k=2)
+    group = np.array([int(uid[1]) for uid in ds.user_vocab.ids])
+    # the planted answer and, through its text neighbours' EASE columns, the cold item of
+    # the user's own group are the top two (the cold item inherits the group's columns)
+    assert all({a, c} == set(row) for a, c, row in zip(answer, cold[group], top))
+    assert np.isfinite(scores).all()
+    with pytest.raises(ConfigError, match="base must be one of"):
+        TextHeteroGNN(base="knn")
+    with pytest.raises(ConfigError, match="base_lambda"):
+        TextHeteroGNN(base="ease", base_lambda=0.0)
+
+
+def test_ease_base_round_trips_through_save_load(tmp_path, shop):
+    m = fit(shop, loss="softmax", base="ease", base_lambda=1.0, epochs=5)
+    m.save(tmp_path / "hybrid.pt")
+    back = TextHeteroGNN.load(tmp_path / "hybrid.pt")
+    users = np.arange(shop[0].n_users)
+    assert np.allclose(m.scores(users), back.scores(users))
+    assert back.base == "ease" and back.config.loss == "softmax"
+
+
+def test_cold_columns_are_imputed_from_text_neighbours():
+    from cartgraph.gnn.hetero_base import impute_cold_columns
+
+    weights = np.arange(16, dtype=np.float32).reshape(4, 4)
+    text = np.array([[1, 0], [0, 1], [1, 0.01], [0.01, 1]], np.float32)  # item 2 ≈ item 0, item 3 ≈ item 1
+    warm = np.array([True, True, False, False])
+    out = impute_cold_columns(weights.copy(), text, warm, k=1)
+    assert np.allclose(out[:, 2], weights[:, 0]) and np.allclose(out[:, 3], weights[:, 1])
+    assert np.allclose(out[:, :2], weights[:, :2])
+    assert np.allclose(impute_cold_columns(weights.copy(), text, warm, k=0), weights)

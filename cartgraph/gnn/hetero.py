@@ -7,9 +7,19 @@ scores: their embedding is built from their text and their categories (see
 with the shared seeded BPR trainer (:func:`~cartgraph.gnn.trainer.train_bpr`),
 full-batch message passing per step (these graphs fit in memory many times over).
 
+Losses: BPR with uniform negatives (default) or ``loss="softmax"``, a softmax over the
+whole (warm) catalogue per positive pair (see :mod:`cartgraph.gnn.trainer`).
+
+Hybrid option ``base="ease"``: the GNN learns a residual on top of fixed EASE
+item–item scores, ``a · x_u B + g · ⟨x_u, x_i⟩`` with ``g = 0`` at the start (the
+untrained model ranks as EASE), trained end to end; cold-start items, which have no
+EASE column, get one imputed from their nearest warm items by text (see
+:mod:`cartgraph.gnn.hetero_base`).
+
 Example::
 
     model = TextHeteroGNN(epochs=60).fit(split.train, valid=valid_split)
+    hybrid = TextHeteroGNN(loss="softmax", base="ease", base_lambda=500).fit(split.train)
     items, scores = model.recommend([0, 1, 2], k=20)     # (3, 20) each
     model.save("gnn.pt"); TextHeteroGNN.load("gnn.pt")
 """
@@ -25,6 +35,7 @@ import torch
 from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
+from cartgraph.gnn.hetero_base import BASES, ease_item_weights, impute_cold_columns
 from cartgraph.gnn.hetero_graph import hetero_graph
 from cartgraph.gnn.hetero_net import CONVS, HeteroNet
 from cartgraph.gnn.item_features import text_features
@@ -51,6 +62,13 @@ class TextHeteroGNN(MatrixRecommender):
         dropout: feature dropout between layers while training (default 0).
         cold_dropout: share of warm items treated as cold in each epoch (no id embedding,
             no buyer messages; SAGE only), so cold-start items score on a par (default 0).
+        loss: ``"bpr"`` (default) or ``"softmax"`` (full-catalogue softmax cross-entropy).
+        temperature: softmax temperature ``τ`` (default 1; unused by BPR).
+        base: None (default: the pure GNN) or ``"ease"``: learn a residual on top of
+            EASE's item–item scores (a hybrid; see the module docstring).
+        base_lambda: EASE's λ for ``base="ease"`` (choose it on validation).
+        base_neighbours: warm text neighbours whose EASE columns a cold item's column
+            is imputed from (default 10; 0 = cold items get base score 0).
         epochs, batch_size, lr, weight_decay, eval_every, patience, seed, checkpoint,
             progress, tensorboard: see :class:`~cartgraph.gnn.trainer.TrainConfig`.
         device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
@@ -62,6 +80,8 @@ class TextHeteroGNN(MatrixRecommender):
     def __init__(self, embedding_dim: int = 64, num_layers: int = 2, *, conv: str = "sage", heads: int = 1,
                  item_ids: bool = True, co_purchase_k: int = 0, dropout: float = 0.0,
                  cold_dropout: float = 0.0,
+                 loss: str = "bpr", temperature: float = 1.0,
+                 base: str | None = None, base_lambda: float = 500.0, base_neighbours: int = 10,
                  epochs: int = 60,
                  batch_size: int = 8192,
                  lr: float = 5e-3, weight_decay: float = 1e-4, eval_every: int = 5, patience: int = 3,
@@ -77,9 +97,15 @@ class TextHeteroGNN(MatrixRecommender):
         if not 0.0 <= cold_dropout < 1.0:
             raise ConfigError(f"cold_dropout must be in [0, 1), got {cold_dropout}")
         self.cold_dropout = cold_dropout
+        if base not in BASES:
+            raise ConfigError(f"base must be one of {BASES}, got {base!r}")
+        if not base_lambda > 0 or base_neighbours < 0:
+            raise ConfigError(f"base_lambda must be > 0 and base_neighbours >= 0, got {base_lambda} and "
+                              f"{base_neighbours}")
+        self.base, self.base_lambda, self.base_neighbours = base, base_lambda, base_neighbours
         self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                   eval_every=eval_every, patience=patience, seed=seed, checkpoint=checkpoint,
-                                  progress=progress, tensorboard=tensorboard)
+                                  progress=progress, tensorboard=tensorboard, loss=loss, temperature=temperature)
 
     # ------------------------------------------------------------------ training
     def fit(self, dataset: Dataset, valid=None, *, item_vectors: np.ndarray | None = None) -> "TextHeteroGNN":
@@ -96,22 +122,39 @@ class TextHeteroGNN(MatrixRecommender):
                               f"{dataset.n_items}; pass the validation split of this dataset")
         device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.user_items_ = sp.csr_matrix(dataset.interactions(self.kinds), dtype=np.float32)
-        text = torch.as_tensor(text_features(dataset, item_vectors), device=device)
+        text_np = text_features(dataset, item_vectors)
+        text = torch.as_tensor(text_np, device=device)
         graph = hetero_graph(dataset, self.user_items_, self.co_purchase_k).to(device)
-        self.module_ = HeteroNet(graph, text, self.embedding_dim, self.num_layers, self.conv, self.heads,
-                                 self.item_ids, self.dropout, self.config.seed)
-        self.module_.cold_dropout = self.cold_dropout
         coo = self.user_items_.tocoo()
         warm_position = np.cumsum(graph.item_degree > 0) - 1  # trainer samples among warm items only
         users = torch.as_tensor(coo.row, dtype=torch.long, device=device)
         items = torch.as_tensor(warm_position[coo.col], dtype=torch.long, device=device)
+        base, scale = None, 1.0
+        if self.base == "ease":
+            base_np = self._fit_base(text_np, graph.item_degree > 0)
+            scale = _initial_scale(base_np, coo.row, warm_position[coo.col], self.config)
+            base = torch.as_tensor(base_np, device=device)
+        self.module_ = HeteroNet(graph, text, self.embedding_dim, self.num_layers, self.conv, self.heads,
+                                 self.item_ids, self.dropout, self.config.seed, base=base, base_scale=scale)
+        self.module_.cold_dropout = self.cold_dropout
         validate = None if valid is None else self._validator(valid)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed)  # feature dropout draws from the global generator
             n_warm = len(self.module_.warm_items)
             self.history_: TrainHistory = train_bpr(self.module_, users, items, n_warm, self.config, validate)
         self._cache_embeddings()
+        self.module_.base = None  # the training users' base matrix is not needed for serving
         return self
+
+    def _fit_base(self, text: np.ndarray, warm: np.ndarray) -> np.ndarray:
+        """EASE weights with imputed cold columns (kept for serving: rows of warm items,
+        ``(I_warm, I)``); returns the training users' base scores ``(U, I_warm)`` float32."""
+        weights = impute_cold_columns(ease_item_weights(self.user_items_, self.base_lambda), text, warm,
+                                      self.base_neighbours)
+        self.base_rows_ = np.flatnonzero(warm)
+        self.base_weights_ = np.ascontiguousarray(weights[self.base_rows_])
+        return np.asarray(self.user_items_[:, self.base_rows_] @ self.base_weights_[:, self.base_rows_],
+                          dtype=np.float32)
 
     def _validator(self, valid):
         from cartgraph.evaluation import evaluate
@@ -128,6 +171,9 @@ class TextHeteroGNN(MatrixRecommender):
         with torch.no_grad():
             users, items = self.module_()
         self.user_factors_, self.item_factors_ = users.float().cpu().numpy(), items.float().cpu().numpy()
+        if self.base is not None:
+            self.base_scale_ = float(self.module_.log_base_scale.detach().exp())
+            self.gate_ = float(self.module_.gate.detach())
         self.module_.train()
 
     # ------------------------------------------------------------------ serving
@@ -135,7 +181,11 @@ class TextHeteroGNN(MatrixRecommender):
         return 1024
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.user_factors_[users] @ self.item_factors_.T
+        scores = self.user_factors_[users] @ self.item_factors_.T
+        if self.base is None:
+            return scores
+        base = np.asarray(self.user_items_[users][:, self.base_rows_] @ self.base_weights_)
+        return self.base_scale_ * base + self.gate_ * scores
 
     def similar_items(self, items, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Items closest by cosine of final item embeddings (the item itself excluded);
@@ -147,7 +197,8 @@ class TextHeteroGNN(MatrixRecommender):
     def _settings(self) -> dict:
         return {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers, "conv": self.conv,
                 "heads": self.heads, "item_ids": self.item_ids, "co_purchase_k": self.co_purchase_k,
-                "cold_dropout": self.cold_dropout,
+                "cold_dropout": self.cold_dropout, "base": self.base, "base_lambda": self.base_lambda,
+                "base_neighbours": self.base_neighbours,
                 "dropout": self.dropout, "kinds": self.kinds,
                 "config": dataclasses.asdict(self.config)}
 
@@ -155,8 +206,12 @@ class TextHeteroGNN(MatrixRecommender):
         """Write settings, final user/item embeddings and the seen matrix to one file (atomic)."""
         self._check_fitted()
         m = self.user_items_
-        save_state(path, _FORMAT, 1, {"settings": self._settings(), "user_factors": self.user_factors_,
-                                      "item_factors": self.item_factors_, "seen": (m.indptr, m.indices, m.shape)})
+        state = {"settings": self._settings(), "user_factors": self.user_factors_,
+                 "item_factors": self.item_factors_, "seen": (m.indptr, m.indices, m.shape)}
+        if self.base is not None:
+            state["base"] = {"rows": self.base_rows_, "weights": self.base_weights_, "scale": self.base_scale_,
+                             "gate": self.gate_}
+        save_state(path, _FORMAT, 1, state)
 
     @classmethod
     def load(cls, path: str | Path) -> "TextHeteroGNN":
@@ -166,7 +221,25 @@ class TextHeteroGNN(MatrixRecommender):
         model.user_factors_, model.item_factors_ = state["user_factors"], state["item_factors"]
         indptr, indices, shape = state["seen"]
         model.user_items_ = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=shape)
+        if "base" in state:
+            b = state["base"]
+            model.base_rows_, model.base_weights_ = b["rows"], b["weights"]
+            model.base_scale_, model.gate_ = b["scale"], b["gate"]
         return model
+
+
+def _initial_scale(base: np.ndarray, users: np.ndarray, items: np.ndarray, config: TrainConfig,
+                   sample: int = 4096) -> float:
+    """The base scale ``a`` (of 0.1 … 1000, log grid) whose softmax ``a · base(u, ·) / τ``
+    gives the training pairs the lowest cross-entropy (on a seeded sample of them): the
+    untrained hybrid starts as EASE at its best softmax sharpness."""
+    rng = np.random.default_rng(config.seed)
+    pick = rng.choice(len(users), size=min(sample, len(users)), replace=False)
+    rows = torch.as_tensor(base[users[pick]], dtype=torch.float64)
+    target = torch.as_tensor(items[pick], dtype=torch.long)
+    grid = np.geomspace(0.1, 1000.0, 41)
+    ce = [float(torch.nn.functional.cross_entropy(rows * (a / config.temperature), target)) for a in grid]
+    return float(grid[int(np.argmin(ce))])
 
 
 def _check_settings(dim: int, layers: int, conv: str, heads: int, dropout: float, epochs: int,

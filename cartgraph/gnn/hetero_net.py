@@ -12,6 +12,11 @@ one sparse product per edge type by :class:`~cartgraph.gnn.mean_sage.MeanSAGECon
 item→category and category→item edges, summed per destination type. The final
 embedding is the mean of the layer outputs ``x⁰..x^L`` (LightGCN's layer combination);
 ``score(u, i) = ⟨x_u, x_i⟩``.
+
+With a fixed base (``base``, shape ``(U, I_warm)``: e.g. EASE scores of the training
+users, see :mod:`cartgraph.gnn.hetero_base`) the score is
+``a · base(u, i) + g · ⟨x_u, x_i⟩`` with a learned scale ``a = exp(log_base_scale)`` and a
+gate ``g`` initialised to 0 (the untrained model ranks as the base does).
 """
 from __future__ import annotations
 
@@ -43,10 +48,13 @@ class HeteroNet(torch.nn.Module):
         dim: embedding size ``d``; layers: ``L``; conv: ``"sage"`` or ``"gat"``;
         heads: GAT heads (``dim`` divisible by it); item_ids: add item id embeddings;
         dropout: on layer inputs during training; seed: initialisation.
+        base: optional fixed base scores of the training users at the warm items,
+            ``(U, I_warm)``; base_scale: initial ``a``.
     """
 
     def __init__(self, graph: HeteroGraph, text: torch.Tensor, dim: int, layers: int, conv: str,
-                 heads: int, item_ids: bool, dropout: float, seed: int) -> None:
+                 heads: int, item_ids: bool, dropout: float, seed: int,
+                 base: torch.Tensor | None = None, base_scale: float = 1.0) -> None:
         super().__init__()
         device = text.device
         self.graph, self.text, self.dropout = graph, text, dropout
@@ -60,6 +68,10 @@ class HeteroNet(torch.nn.Module):
             self.convs = torch.nn.ModuleList(
                 HeteroConv({et: _conv(conv, dim, heads) for et in graph.edge_index}, aggr="sum")
                 for _ in range(layers))
+        self.base = base
+        if base is not None:
+            self.log_base_scale = torch.nn.Parameter(torch.tensor(float(base_scale)).log())
+            self.gate = torch.nn.Parameter(torch.zeros(()))
         self.to(device)
         self.full_edges = graph.edge_index if conv == "gat" else {
             (s, r, d): mean_adjacency(e, n[s], n[d]) for (s, r, d), e in graph.edge_index.items()}
@@ -115,10 +127,34 @@ class HeteroNet(torch.nn.Module):
         an item nobody has bought yet is never a negative, so it is not pushed down for
         being new; its score comes from its text and categories alone.
         """
+        pos_w, neg_w = pos, neg
         pos, neg = self.warm_items[pos], self.warm_items[neg]
         eu, ei = self()
         u, i, j = eu[users], ei[pos], ei[neg]
         l2 = self.user[users].pow(2).sum()
         if self.item is not None:
             l2 = l2 + (self.item[pos].pow(2) * self.warm[pos]).sum() + (self.item[neg].pow(2) * self.warm[neg]).sum()
-        return (u * i).sum(-1), (u * j).sum(-1), 0.5 * l2
+        sp, sn = (u * i).sum(-1), (u * j).sum(-1)
+        if self.base is not None:
+            a = self.log_base_scale.exp()
+            sp = a * self.base[users, pos_w] + self.gate * sp
+            sn = a * self.base[users, neg_w] + self.gate * sn
+        return sp, sn, 0.5 * l2
+
+    def softmax_terms(self, users: torch.Tensor, pos: torch.Tensor):
+        """Scores of the batch's users against every warm item, shape ``(b, I_warm)``
+        (columns in :attr:`warm_items` order, as the trainer's item indices), and the L2
+        term on the batch's layer-0 id embeddings (users and positives).
+
+        Cold items are not in the softmax: an item nobody has bought yet is never pushed
+        down for being new (as in :meth:`bpr_terms`).
+        """
+        eu, ei = self()
+        logits = eu[users] @ ei[self.warm_items].T
+        if self.base is not None:
+            logits = self.log_base_scale.exp() * self.base[users] + self.gate * logits
+        l2 = self.user[users].pow(2).sum()
+        if self.item is not None:
+            p = self.warm_items[pos]
+            l2 = l2 + (self.item[p].pow(2) * self.warm[p]).sum()
+        return logits, 0.5 * l2
