@@ -110,7 +110,8 @@ def run_dataset(name: str, root: Path, args) -> dict:
     for key, cls, kw, extra in learned:
         t0 = time.perf_counter()
         fit_kw = (lambda v: {}) if extra is not None else (lambda v: {"item_vectors": v})
-        select = cls(epochs=args.epochs, eval_every=args.eval_every, patience=args.patience, seed=args.seeds[0],
+        every = args.hybrid_eval_every if key == "text_gnn_ease" else args.eval_every
+        select = cls(epochs=args.epochs, eval_every=every, patience=args.patience, seed=args.seeds[0],
                      **kw).fit(valid.train, valid=valid, **fit_kw(vec_valid))
         best = select.history_.best_epoch + 1
         runs, cold_runs = [], []
@@ -157,10 +158,12 @@ def main() -> None:
     ap.add_argument("--gnn-cold-dropout", type=float, default=0.2)
     ap.add_argument("--gnn-dim", type=int, default=64)
     ap.add_argument("--gnn-batch-size", type=int, default=8192)
-    ap.add_argument("--gnn-loss", default="bpr", choices=("bpr", "softmax"))
+    ap.add_argument("--gnn-loss", default="softmax", choices=("bpr", "softmax"))
     ap.add_argument("--gnn-temperature", type=float, default=1.0)
-    ap.add_argument("--hybrid-lr", type=float, default=1e-2, help="lr of the text_gnn_ease row")
+    ap.add_argument("--hybrid-lr", type=float, default=1e-3, help="lr of the text_gnn_ease row")
     ap.add_argument("--hybrid-weight-decay", type=float, default=1e-3)
+    ap.add_argument("--hybrid-eval-every", type=int, default=1,
+                    help="validate the text_gnn_ease row every this many epochs (it peaks early)")
     ap.add_argument("--models", default="lightgcn,text_gnn,text_gnn_ease",
                     help="learned models to run (comma-separated: lightgcn, text_gnn, text_gnn_ease)")
     ap.add_argument("--no-fusion", dest="fusion", action="store_false",
