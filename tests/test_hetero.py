@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from cartgraph.dataset import Dataset
-from cartgraph.errors import ConfigError, NotFittedError
+from cartgraph.errors import ConfigError, DataError, NotFittedError
 from cartgraph.evaluation import evaluate, splits
 from cartgraph.gnn import TextHeteroGNN
 from cartgraph.gnn.hetero_graph import IN, hetero_graph
@@ -268,3 +268,72 @@ def test_cold_columns_are_imputed_from_text_neighbours():
     assert np.allclose(out[:, 2], weights[:, 0]) and np.allclose(out[:, 3], weights[:, 1])
     assert np.allclose(out[:, :2], weights[:, :2])
     assert np.allclose(impute_cold_columns(weights.copy(), text, warm, k=0), weights)
+
+
+def timed_shop(shop) -> Dataset:
+    """The checkerboard with times: users ``k < USERS // 2`` bought item ``(k + 1) % ITEMS``
+    of their group ten days after the rest, in a second basket (the fold's target)."""
+    ds = shop[0]
+    ev = ds.events.copy()
+    item = ev["item_id"].str.split("-i").str[1].astype(int)
+    user = ev["user_id"].str.split("-u").str[1].astype(int)
+    late = ((user < USERS // 2) & (item == (user + 1) % ITEMS)).to_numpy()
+    ev["ts"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.where(late, 10, 0), unit="D")
+    ev["basket_id"] = ev["user_id"] + np.where(late, "-b2", "-b1")
+    return ds.replace(events=ev)
+
+
+def test_fold_matrices_cut_each_way(shop):
+    from cartgraph.gnn.hetero_fold import fold_matrices
+
+    ds = timed_shop(shop)
+    full = ds.interactions()
+    n_late = GROUPS * (USERS // 2)
+    for fold in ("time", "basket"):
+        early, target = fold_matrices(ds, fold)
+        assert target.nnz == n_late and early.nnz == full.nnz - n_late
+        assert early.multiply(target).nnz == 0                      # targets are new items only
+        assert np.allclose((early + target).toarray(), full.toarray())
+
+
+def test_fold_out_training_learns_the_later_items_from_the_earlier(shop):
+    ds, vectors, answer, cold = shop
+    tds = timed_shop(shop)
+    users = np.arange(tds.n_users)
+    # item-based users (no user ids), trained only on the 12 later pairs: every user's
+    # top item is its missing item of its own group
+    m = fit((tds, vectors, answer, cold), loss="softmax", fold="time", user_ids=False)
+    top, _ = m.recommend(users, k=1)
+    assert (top[:, 0] == answer).mean() >= 0.9
+    assert m.history_.loss[-1] < m.history_.loss[0] / 10
+    # the untrained fold hybrid serves EASE refitted on all the training data
+    from cartgraph.baselines import EASE
+
+    untrained = fit((tds, vectors, answer, cold), loss="softmax", fold="time", base="ease", base_lambda=1.0,
+                    epochs=1, lr=1e-9)
+    warm = np.setdiff1d(np.arange(tds.n_items), cold)
+    s, e = untrained.scores(users)[:, warm], EASE(1.0).fit(tds).scores(users)[:, warm]
+    assert np.allclose(s, untrained.base_scale_ * e, atol=1e-4 * untrained.base_scale_)
+    hybrid = fit((tds, vectors, answer, cold), loss="softmax", fold="basket", base="ease", base_lambda=1.0,
+                 user_ids=False)
+    top, _ = hybrid.recommend(users, k=1)
+    assert (top[:, 0] == answer).mean() >= 0.9
+
+
+def test_fold_options_fail_clearly(shop):
+    from cartgraph.gnn.hetero_fold import fold_matrices
+
+    with pytest.raises(ConfigError, match="fold must be one of"):
+        TextHeteroGNN(fold="random", loss="softmax")
+    with pytest.raises(ConfigError, match="loss='softmax'"):
+        TextHeteroGNN(fold="time")
+    with pytest.raises(ConfigError, match="fold_fraction"):
+        TextHeteroGNN(fold="time", loss="softmax", fold_fraction=1.0)
+    with pytest.raises(DataError, match="timestamp"):  # the plain checkerboard has no times
+        fit(shop, loss="softmax", fold="time")
+    one_time = timed_shop(shop)  # no later part: every event at one time, in one basket per user
+    one_time.events["ts"] = pd.Timestamp("2024-01-01")
+    one_time.events["basket_id"] = one_time.events["user_id"]
+    for fold in ("time", "basket"):
+        with pytest.raises(ConfigError, match="no target pair"):
+            fold_matrices(one_time, fold)

@@ -16,6 +16,14 @@ untrained model ranks as EASE), trained end to end; cold-start items, which have
 EASE column, get one imputed from their nearest warm items by text (see
 :mod:`cartgraph.gnn.hetero_base`).
 
+Fold-out training ``fold="time"`` / ``"basket"`` (softmax loss only): the model is
+trained to predict the later part of the training data (new items only, as the "new
+items" test mode counts them) from the earlier part — graph, EASE base and user
+histories all built from the earlier part — and then serves from all of it (EASE
+refitted on everything, the graph rebuilt). The residual cannot learn what the base was
+fitted on (see :mod:`cartgraph.gnn.hetero_fold`). ``user_ids=False`` represents users by
+their items only.
+
 Example::
 
     model = TextHeteroGNN(epochs=60).fit(split.train, valid=valid_split)
@@ -36,6 +44,7 @@ from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
 from cartgraph.gnn.hetero_base import BASES, ease_item_weights, impute_cold_columns
+from cartgraph.gnn.hetero_fold import FOLDS, fold_matrices
 from cartgraph.gnn.hetero_graph import hetero_graph
 from cartgraph.gnn.hetero_net import CONVS, HeteroNet
 from cartgraph.gnn.item_features import text_features
@@ -69,6 +78,13 @@ class TextHeteroGNN(MatrixRecommender):
         base_lambda: EASE's λ for ``base="ease"`` (choose it on validation).
         base_neighbours: warm text neighbours whose EASE columns a cold item's column
             is imputed from (default 10; 0 = cold items get base score 0).
+        user_ids: learn user id embeddings (default True); False: a user's layer-0
+            feature is the mean of its items' (nothing memorises a user's pairs).
+        fold: None (default: train on the training pairs), ``"time"`` or ``"basket"``:
+            fold-out training on the later part of the training data (needs
+            ``loss="softmax"`` and event times; see the module docstring).
+        fold_fraction: share of the time span that is the target for ``fold="time"``
+            (default 0.2).
         epochs, batch_size, lr, weight_decay, eval_every, patience, seed, checkpoint,
             progress, tensorboard: see :class:`~cartgraph.gnn.trainer.TrainConfig`.
         device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
@@ -82,6 +98,7 @@ class TextHeteroGNN(MatrixRecommender):
                  cold_dropout: float = 0.0,
                  loss: str = "bpr", temperature: float = 1.0,
                  base: str | None = None, base_lambda: float = 500.0, base_neighbours: int = 10,
+                 user_ids: bool = True, fold: str | None = None, fold_fraction: float = 0.2,
                  epochs: int = 60,
                  batch_size: int = 8192,
                  lr: float = 5e-3, weight_decay: float = 1e-4, eval_every: int = 5, patience: int = 3,
@@ -103,6 +120,14 @@ class TextHeteroGNN(MatrixRecommender):
             raise ConfigError(f"base_lambda must be > 0 and base_neighbours >= 0, got {base_lambda} and "
                               f"{base_neighbours}")
         self.base, self.base_lambda, self.base_neighbours = base, base_lambda, base_neighbours
+        if fold not in FOLDS:
+            raise ConfigError(f"fold must be one of {FOLDS}, got {fold!r}")
+        if fold is not None and loss != "softmax":
+            raise ConfigError(f"fold={fold!r} trains with loss='softmax' (it masks the items a user already "
+                              f"had); got loss={loss!r}")
+        if not 0.0 < fold_fraction < 1.0:
+            raise ConfigError(f"fold_fraction must be in (0, 1), got {fold_fraction!r}")
+        self.user_ids, self.fold, self.fold_fraction = bool(user_ids), fold, fold_fraction
         self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                   eval_every=eval_every, patience=patience, seed=seed, checkpoint=checkpoint,
                                   progress=progress, tensorboard=tensorboard, loss=loss, temperature=temperature)
@@ -125,6 +150,8 @@ class TextHeteroGNN(MatrixRecommender):
         text_np = text_features(dataset, item_vectors)
         text = torch.as_tensor(text_np, device=device)
         graph = hetero_graph(dataset, self.user_items_, self.co_purchase_k).to(device)
+        if self.fold is not None:
+            return self._fit_fold(dataset, valid, text_np, text, graph, device)
         coo = self.user_items_.tocoo()
         warm_position = np.cumsum(graph.item_degree > 0) - 1  # trainer samples among warm items only
         users = torch.as_tensor(coo.row, dtype=torch.long, device=device)
@@ -135,7 +162,15 @@ class TextHeteroGNN(MatrixRecommender):
             scale = _initial_scale(base_np, coo.row, warm_position[coo.col], self.config)
             base = torch.as_tensor(base_np, device=device)
         self.module_ = HeteroNet(graph, text, self.embedding_dim, self.num_layers, self.conv, self.heads,
-                                 self.item_ids, self.dropout, self.config.seed, base=base, base_scale=scale)
+                                 self.item_ids, self.dropout, self.config.seed, base=base, base_scale=scale,
+                                 user_ids=self.user_ids)
+        self._train(users, items, valid)
+        self.module_.base = None  # the training users' base matrix is not needed for serving
+        return self
+
+    def _train(self, users: torch.Tensor, items: torch.Tensor, valid) -> None:
+        """Run the shared trainer on pairs ``(users[k], items[k])`` (items index the
+        module's softmax columns), then cache the final embeddings."""
         self.module_.cold_dropout = self.cold_dropout
         validate = None if valid is None else self._validator(valid)
         with torch.random.fork_rng(devices=[]):
@@ -143,7 +178,37 @@ class TextHeteroGNN(MatrixRecommender):
             n_warm = len(self.module_.warm_items)
             self.history_: TrainHistory = train_bpr(self.module_, users, items, n_warm, self.config, validate)
         self._cache_embeddings()
-        self.module_.base = None  # the training users' base matrix is not needed for serving
+
+    def _fit_fold(self, dataset: Dataset, valid, text_np: np.ndarray, text: torch.Tensor, graph, device):
+        """Fold-out training: input = the early part, target = the later part's new items;
+        serving state (graph, EASE weights) from all of ``dataset``."""
+        early, target = fold_matrices(dataset, self.fold, self.fold_fraction, self.kinds)
+        train_graph = hetero_graph(dataset, early, self.co_purchase_k).to(device)
+        warm = graph.item_degree > 0                 # softmax columns: every item with training data
+        columns = np.flatnonzero(warm)
+        position = np.cumsum(warm) - 1
+        coo = target.tocoo()
+        users = torch.as_tensor(coo.row, dtype=torch.long, device=device)
+        items = torch.as_tensor(position[coo.col], dtype=torch.long, device=device)
+        mask_np = early[:, columns].toarray() > 0    # (U, I_c): items the user already had
+        base, scale = None, 1.0
+        if self.base == "ease":
+            early_weights = impute_cold_columns(ease_item_weights(early, self.base_lambda), text_np,
+                                                train_graph.item_degree > 0, self.base_neighbours)
+            base_np = np.asarray(early @ early_weights[:, columns], dtype=np.float32)   # (U, I_c)
+            scale = _initial_scale(np.where(mask_np, -np.inf, base_np), coo.row, position[coo.col], self.config)
+            base = torch.as_tensor(base_np, device=device)
+            self._fit_base(text_np, warm)  # serving weights, from all of the training data
+        self.module_ = HeteroNet(train_graph, text, self.embedding_dim, self.num_layers, self.conv, self.heads,
+                                 self.item_ids, self.dropout, self.config.seed, base=base, base_scale=scale,
+                                 user_ids=self.user_ids, columns=torch.as_tensor(columns, device=device),
+                                 mask=torch.as_tensor(mask_np, device=device))
+        self._serve_graph, self._train_graph = graph, train_graph
+        self._train(users, items, valid)
+        self.module_.set_graph(graph)
+        self._cache_embeddings()
+        self.module_.base = self.module_.mask = None
+        self._serve_graph = self._train_graph = None
         return self
 
     def _fit_base(self, text: np.ndarray, warm: np.ndarray) -> np.ndarray:
@@ -160,7 +225,12 @@ class TextHeteroGNN(MatrixRecommender):
         from cartgraph.evaluation import evaluate
 
         def validate() -> float:
+            serve = getattr(self, "_serve_graph", None)
+            if serve is not None:  # fold-out training: score as served, from all the training data
+                self.module_.set_graph(serve)
             self._cache_embeddings()
+            if serve is not None:
+                self.module_.set_graph(self._train_graph)
             self.module_.train()
             return evaluate(self, valid, ks=(20,), progress=False)["recall@20"]
 
@@ -198,7 +268,8 @@ class TextHeteroGNN(MatrixRecommender):
         return {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers, "conv": self.conv,
                 "heads": self.heads, "item_ids": self.item_ids, "co_purchase_k": self.co_purchase_k,
                 "cold_dropout": self.cold_dropout, "base": self.base, "base_lambda": self.base_lambda,
-                "base_neighbours": self.base_neighbours,
+                "base_neighbours": self.base_neighbours, "user_ids": self.user_ids, "fold": self.fold,
+                "fold_fraction": self.fold_fraction,
                 "dropout": self.dropout, "kinds": self.kinds,
                 "config": dataclasses.asdict(self.config)}
 

@@ -17,6 +17,13 @@ With a fixed base (``base``, shape ``(U, I_warm)``: e.g. EASE scores of the trai
 users, see :mod:`cartgraph.gnn.hetero_base`) the score is
 ``a · base(u, i) + g · ⟨x_u, x_i⟩`` with a learned scale ``a = exp(log_base_scale)`` and a
 gate ``g`` initialised to 0 (the untrained model ranks as the base does).
+
+Without user ids (``user_ids=False``) a user's layer-0 feature is the mean of its bought
+items' layer-0 features (``x_u⁰ = mean_{i ∈ N(u)} x_i⁰``), so a user is represented by
+its items and nothing can memorise a user's pairs. Fold-out training
+(:mod:`cartgraph.gnn.hetero_fold`) trains on one graph and serves on another
+(:meth:`HeteroNet.set_graph`); ``columns``/``mask`` choose the softmax's items and hide
+the items each user already had.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ from torch_geometric.nn import GATConv, HeteroConv
 
 from cartgraph.gnn.hetero_graph import BOUGHT, HeteroGraph
 from cartgraph.gnn.mean_sage import MeanAdjacency, MeanSAGEConv, mean_adjacency
-from cartgraph.gnn.propagation import EdgeGraph
+from cartgraph.gnn.propagation import EdgeGraph, SpMM
 
 __all__ = ["HeteroNet", "CONVS"]
 
@@ -48,20 +55,27 @@ class HeteroNet(torch.nn.Module):
         dim: embedding size ``d``; layers: ``L``; conv: ``"sage"`` or ``"gat"``;
         heads: GAT heads (``dim`` divisible by it); item_ids: add item id embeddings;
         dropout: on layer inputs during training; seed: initialisation.
-        base: optional fixed base scores of the training users at the warm items,
-            ``(U, I_warm)``; base_scale: initial ``a``.
+        base: optional fixed base scores of the training users at the softmax's items,
+            ``(U, I_c)``; base_scale: initial ``a``.
+        user_ids: learn user id embeddings (default); False: users are the mean of
+            their items' layer-0 features.
+        columns: item indices of the softmax / BPR items, ``(I_c,)`` (default: the items
+            with edges in ``graph``).
+        mask: ``(U, I_c)`` bool, pairs left out of the softmax (items a user already had).
     """
 
     def __init__(self, graph: HeteroGraph, text: torch.Tensor, dim: int, layers: int, conv: str,
                  heads: int, item_ids: bool, dropout: float, seed: int,
-                 base: torch.Tensor | None = None, base_scale: float = 1.0) -> None:
+                 base: torch.Tensor | None = None, base_scale: float = 1.0, *, user_ids: bool = True,
+                 columns: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> None:
         super().__init__()
         device = text.device
         self.graph, self.text, self.dropout = graph, text, dropout
         n = graph.num_nodes
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.user = torch.nn.Parameter(torch.randn(n["user"], dim) * 0.1)
+            user = torch.randn(n["user"], dim) * 0.1  # drawn either way: same draws for the rest
+            self.user = torch.nn.Parameter(user) if user_ids else None
             self.item = torch.nn.Parameter(torch.randn(n["item"], dim) * 0.1) if item_ids else None
             self.category = torch.nn.Parameter(torch.randn(n["category"], dim) * 0.1) if n["category"] else None
             self.proj = torch.nn.Linear(text.shape[1], dim)
@@ -73,15 +87,26 @@ class HeteroNet(torch.nn.Module):
             self.log_base_scale = torch.nn.Parameter(torch.tensor(float(base_scale)).log())
             self.gate = torch.nn.Parameter(torch.zeros(()))
         self.to(device)
-        self.full_edges = graph.edge_index if conv == "gat" else {
-            (s, r, d): mean_adjacency(e, n[s], n[d]) for (s, r, d), e in graph.edge_index.items()}
-        self.edges = dict(self.full_edges)
+        self.conv_kind = conv
         self.register_buffer("warm", torch.as_tensor(graph.item_degree > 0, device=device).float()[:, None])
-        self.warm_items = torch.as_tensor((graph.item_degree > 0).nonzero()[0], device=device)
+        self.warm_items = (torch.as_tensor((graph.item_degree > 0).nonzero()[0], device=device)
+                           if columns is None else columns.to(device))
+        self.mask = mask
         self.id_mask = self.warm
         self.cold_dropout = 0.0
+        self.set_graph(graph)
+
+    def set_graph(self, graph: HeteroGraph) -> None:
+        """Message passing over ``graph`` from now on (same node counts); the id mask
+        (which items have trained id embeddings) stays that of the constructor's graph."""
+        n = graph.num_nodes
+        self.graph = graph
+        self.full_edges = graph.edge_index if self.conv_kind == "gat" else {
+            (s, r, d): mean_adjacency(e, n[s], n[d]) for (s, r, d), e in graph.edge_index.items()}
+        self.edges = dict(self.full_edges)
         bought = graph.edge_index[BOUGHT]
-        self._bought = EdgeGraph(bought[1], bought[0], n["item"], n["user"]) if conv == "sage" else None
+        self._bought = EdgeGraph(bought[1], bought[0], n["item"], n["user"]) if self.conv_kind == "sage" else None
+        self._user_mean = mean_adjacency(bought.flip(0), n["item"], n["user"]) if self.user is None else None
 
     def on_epoch_start(self, generator: torch.Generator) -> None:
         """Cold-start practice: for this epoch a random ``cold_dropout`` share of the warm
@@ -102,7 +127,12 @@ class HeteroNet(torch.nn.Module):
         item = self.proj(self.text)
         if self.item is not None:
             item = item + self.item * (self.id_mask if self.training else self.warm)
-        x = {"user": self.user, "item": item}
+        if self.user is None:  # a user is the mean of its items (no id to memorise pairs with)
+            adj = self._user_mean
+            user = SpMM.apply(adj.matrix, adj.transpose, item)
+        else:
+            user = self.user
+        x = {"user": user, "item": item}
         if self.category is not None:
             x["category"] = self.category
         return x
@@ -131,7 +161,7 @@ class HeteroNet(torch.nn.Module):
         pos, neg = self.warm_items[pos], self.warm_items[neg]
         eu, ei = self()
         u, i, j = eu[users], ei[pos], ei[neg]
-        l2 = self.user[users].pow(2).sum()
+        l2 = self.user[users].pow(2).sum() if self.user is not None else eu.new_zeros(())
         if self.item is not None:
             l2 = l2 + (self.item[pos].pow(2) * self.warm[pos]).sum() + (self.item[neg].pow(2) * self.warm[neg]).sum()
         sp, sn = (u * i).sum(-1), (u * j).sum(-1)
@@ -153,7 +183,9 @@ class HeteroNet(torch.nn.Module):
         logits = eu[users] @ ei[self.warm_items].T
         if self.base is not None:
             logits = self.log_base_scale.exp() * self.base[users] + self.gate * logits
-        l2 = self.user[users].pow(2).sum()
+        if self.mask is not None:
+            logits = logits.masked_fill(self.mask[users], float("-inf"))
+        l2 = self.user[users].pow(2).sum() if self.user is not None else eu.new_zeros(())
         if self.item is not None:
             p = self.warm_items[pos]
             l2 = l2 + (self.item[p].pow(2) * self.warm[p]).sum()
