@@ -14,12 +14,19 @@ faster on a CPU, with the same batch size:
 * the CPU thread count is chosen by measurement (see :mod:`cartgraph.text._threads`);
 * an optional :class:`~cartgraph.text.cache.EmbeddingCache` skips texts seen before.
 
+On a CPU the model runs by default through ONNX Runtime when it is installed
+(``backend="auto"``; extra ``cartgraph[fast]``): the model is exported once to ONNX,
+cached on disk, checked against torch, and run with fused kernels, same float32
+arithmetic (see :mod:`cartgraph.text._onnx`); without onnxruntime, or if the export
+fails (a warning says why), the torch model runs instead.
+
 On a GPU the model runs in float16 (pooling in float32). ``precision="bf16"`` is an
 opt-in approximate CPU mode (bfloat16 autocast; fast on CPUs with AMX/AVX512-BF16).
 """
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,11 +34,12 @@ import numpy as np
 
 from cartgraph.errors import ConfigError, DataError, described
 from cartgraph.text._model import DEFAULT_MODEL, model_identity, read_st_settings, resolve_model
-from cartgraph.text.cache import EmbeddingCache, text_key
+from cartgraph.text.cache import EmbeddingCache, default_cache_dir, text_key
 
 __all__ = ["TextEncoder"]
 
 _PRECISIONS = ("fp32", "fp16", "bf16")
+_BACKENDS = ("auto", "torch", "onnx")
 _ENCODE_OPTIONS = ("batch_size", "show_progress", "use_cache")
 _TOKENIZE_CHUNK = 16384
 """Texts tokenised (and length-sorted) together; bounds memory on huge inputs."""
@@ -58,6 +66,12 @@ class TextEncoder:
             (see :mod:`cartgraph.text._threads`). Restored after each call.
         cache: ``None``/``False`` (default) for none, ``True`` for
             ``$CARTGRAPH_CACHE_DIR`` or ``~/.cache/cartgraph``, or a folder path.
+        backend: ``"auto"`` (default), ``"torch"`` or ``"onnx"``. ``"onnx"`` runs the
+            model in ONNX Runtime (CPU, fp32 only; exported once to ``<folder>/onnx/``,
+            the folder being ``cache`` if it is a path, else the default cache root).
+            ``"auto"`` is ``"onnx"`` on CPU in fp32 when onnxruntime is installed, else
+            ``"torch"``. If the export fails the encoder warns and uses torch;
+            :attr:`active_backend` tells which one runs.
 
     ``__init__`` only stores settings; the model loads on first use.
     """
@@ -65,7 +79,7 @@ class TextEncoder:
     def __init__(self, model: str | os.PathLike | None = None, device: str | None = None,
                  batch_size: int = 32, max_length: int | None = None, *, precision: str | None = None,
                  pooling: str | None = None, num_threads: int | None = None,
-                 cache: bool | str | os.PathLike | None = None) -> None:
+                 cache: bool | str | os.PathLike | None = None, backend: str = "auto") -> None:
         self.model = model
         self.device = device
         self.batch_size = batch_size
@@ -74,6 +88,7 @@ class TextEncoder:
         self.pooling = pooling
         self.num_threads = num_threads
         self.cache = cache
+        self.backend = backend
         self._loaded: dict[str, Any] | None = None
         self._settings: dict[str, Any] | None = None
         self._tuner = None
@@ -105,7 +120,8 @@ class TextEncoder:
             raise ConfigError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         max_length = self.max_length or st.get("max_length")
         self._settings = {"name": name, "device": device, "precision": precision,
-                          "pooling": pooling, "max_length": max_length}
+                          "pooling": pooling, "max_length": max_length,
+                          "backend": _resolve_backend(self.backend, device, precision)}
         return self._settings
 
     @property
@@ -114,6 +130,11 @@ class TextEncoder:
         s = self._resolved()
         return model_identity(s["name"], max_length=s["max_length"] or "model-default",
                               pooling=s["pooling"], precision=s["precision"])
+
+    @property
+    def active_backend(self) -> str:
+        """``"onnx"`` or ``"torch"``: what runs the model (loads it)."""
+        return "onnx" if self._load()["runner"] is not None else "torch"
 
     @property
     def dim(self) -> int:
@@ -135,24 +156,42 @@ class TextEncoder:
             return self._loaded
         s = self._resolved()
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         try:
             tokenizer = AutoTokenizer.from_pretrained(s["name"], use_fast=True)
-            model = AutoModel.from_pretrained(s["name"])
+            runner = self._onnx_runner() if s["backend"] != "torch" else None
+            model = None if runner is not None else AutoModel.from_pretrained(s["name"])
+            config = model.config if model is not None else AutoConfig.from_pretrained(s["name"])
         except (OSError, ValueError) as e:
             raise ConfigError(f"could not load text model {s['name']!r}: {e}") from e
         if not getattr(tokenizer, "is_fast", False):
             raise ConfigError(f"model {s['name']!r} has no fast (Rust) tokenizer; TextEncoder needs one")
-        model.eval().to(s["device"])
-        if s["precision"] == "fp16":
-            model.half()
+        if model is not None:
+            model.eval().to(s["device"])
+            if s["precision"] == "fp16":
+                model.half()
         limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
         max_length = min(s["max_length"] or limit, limit)
-        self._loaded = {"tokenizer": tokenizer, "model": model, "dim": model.config.hidden_size,
+        self._loaded = {"tokenizer": tokenizer, "model": model, "runner": runner, "dim": config.hidden_size,
                         "max_length": max_length, "torch": torch, "pad_id": tokenizer.pad_token_id or 0,
                         "tokenize": _rust_tokenize(tokenizer, max_length)}
         return self._loaded
+
+    def _onnx_runner(self) -> Any:
+        """The ONNX Runtime runner, or ``None`` (with a warning unless ``"auto"`` lacks onnxruntime)."""
+        from cartgraph.text._onnx import BackendUnavailable, load_runner, onnx_importable
+
+        s = self._settings
+        if s["backend"] == "auto" and not onnx_importable():
+            return None
+        folder = self.cache if isinstance(self.cache, (str, os.PathLike)) else default_cache_dir()
+        try:
+            return load_runner(s["name"], s["pooling"], folder)
+        except BackendUnavailable as e:
+            warnings.warn(f"TextEncoder: the ONNX backend is unavailable for {s['name']!r}, using torch: {e}",
+                          RuntimeWarning, stacklevel=4)
+            return None
 
     # ------------------------------------------------------------------ encoding
     def encode(self, texts: str | Iterable[str], **options: Any) -> np.ndarray:
@@ -246,6 +285,13 @@ class TextEncoder:
             col = np.arange(width)
             mask = col[None, :] < lengths[rows, None]
             input_ids = np.where(mask, flat[np.minimum(starts[rows, None] + col[None, :], len(flat) - 1)], pad)
+            if m["runner"] is not None:
+                with self._threads(input_ids.size) as threads:
+                    vectors = m["runner"](input_ids, mask.astype(np.int64), threads)
+                out[order_t[start:start + len(rows)]] = torch.from_numpy(vectors)
+                if progress is not None:
+                    progress.update(len(rows))
+                continue
             input_ids = torch.from_numpy(input_ids)
             mask = torch.from_numpy(mask.astype(np.int64))
             if on_gpu:
@@ -275,7 +321,7 @@ class TextEncoder:
         return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
     def _threads(self, work: int) -> Any:
-        """Context for one batch: fixed or measured thread count (CPU only)."""
+        """Context for one batch giving its CPU thread count: fixed or measured (``None`` on a GPU)."""
         from contextlib import nullcontext
 
         torch = self._loaded["torch"]
@@ -283,7 +329,7 @@ class TextEncoder:
             return nullcontext()
         if self.num_threads is not None:
             torch.set_num_threads(self.num_threads)
-            return nullcontext()
+            return nullcontext(self.num_threads)
         if self._tuner is None:
             from cartgraph.text._threads import ThreadTuner, thread_candidates
 
@@ -329,6 +375,17 @@ def _resolve_device(device: Any) -> str:
     if dev.type not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"device type {dev.type!r} is not supported; use 'cpu' or 'cuda'")
     return str(dev)
+
+
+def _resolve_backend(backend: Any, device: str, precision: str) -> str:
+    """``"onnx"``, ``"torch"`` or ``"auto"`` (ONNX if importable) for these settings."""
+    if backend not in _BACKENDS:
+        raise ConfigError(f"backend must be one of {list(_BACKENDS)}, got {backend!r}")
+    runs_onnx = device.startswith("cpu") and precision == "fp32"
+    if backend == "onnx" and not runs_onnx:
+        raise ConfigError(f"backend='onnx' runs on the CPU in fp32 only, not device={device!r} with "
+                          f"precision={precision!r}; use backend='torch' or 'auto'")
+    return "torch" if backend == "auto" and not runs_onnx else backend
 
 
 def _cpu_count(torch: Any) -> int:
