@@ -14,7 +14,9 @@ segment-file write), then a fresh encoder re-encodes from that cache (``cached_p
 The last line printed is one JSON object (per-second figures are medians over the
 repeats): ours_per_s, sentence_transformers_per_s, ratio, min_cosine, cached_per_s,
 cached_ratio, peak_rss_mib (ours), st_peak_rss_mib, device, plus the raw runs;
-with ``--approx`` the opt-in bf16 mode's speed and cosine; with ``--st-threads N``
+``backend`` (which one ran ours: ``onnx`` = ONNX Runtime, the CPU default when installed, or
+``torch``; ``--backend`` forces one; the one-time ONNX export happens in the untimed warm-up
+and is cached); with ``--approx`` the opt-in bf16 mode's speed and cosine; with ``--st-threads N``
 sentence-transformers once more with N torch threads (to separate the gain of our
 thread choice from the rest).
 """
@@ -49,7 +51,7 @@ def real_texts(data_dir: Path, n: int) -> list[str]:
 
 
 def worker(kind: str, texts_file: str, out_file: str, batch_size: int, device: str, st_threads: int = 0,
-           model_dir: str | None = None) -> None:
+           model_dir: str | None = None, backend: str = "auto") -> None:
     """One timed encode in this process; writes vectors and figures."""
     texts = json.loads(Path(texts_file).read_text())
     result: dict = {"kind": kind, "n": len(texts)}
@@ -72,14 +74,17 @@ def worker(kind: str, texts_file: str, out_file: str, batch_size: int, device: s
         from cartgraph.text import TextEncoder
 
         precision = "bf16" if kind == "ours-bf16" else None
-        enc = TextEncoder(model_dir, device=device, batch_size=batch_size, precision=precision)  # default: no cache
+        enc = TextEncoder(model_dir, device=device, batch_size=batch_size, precision=precision,
+                          backend=backend)  # default: no cache
         enc.encode(texts[:64])
+        result["backend"] = enc.active_backend
         start = time.perf_counter()
         vecs = enc.encode(texts, show_progress=False)
         result["seconds"] = time.perf_counter() - start
         result["threads_cost"] = getattr(enc._tuner, "cost", None)
         with tempfile.TemporaryDirectory() as cache_dir:
-            filling = TextEncoder(model_dir, device=device, batch_size=batch_size, precision=precision, cache=cache_dir)
+            filling = TextEncoder(model_dir, device=device, batch_size=batch_size, precision=precision,
+                                  cache=cache_dir, backend=backend)
             filling._loaded, filling._tuner = enc._loaded, enc._tuner  # same loaded model, not timed again
             start = time.perf_counter()
             filled = filling.encode(texts, show_progress=False)
@@ -100,7 +105,8 @@ def run_one(kind: str, texts_file: str, workdir: str, args: argparse.Namespace, 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "true"}
     subprocess.run([sys.executable, __file__, "--worker", kind, "--texts", texts_file, "--out", out,
                     "--batch-size", str(args.batch_size), "--device", args.device,
-                    "--st-threads", str(args.st_threads if kind == "st-threads" else 0)]
+                    "--st-threads", str(args.st_threads if kind == "st-threads" else 0),
+                    "--backend", "auto" if kind == "ours-bf16" else args.backend]
                    + (["--model", args.model] if args.model else []), env=env, check=True)
     result = json.loads(Path(out).read_text())
     print(json.dumps(result), flush=True)
@@ -118,6 +124,8 @@ def main() -> None:
     p.add_argument("--st-threads", type=int, default=0,
                    help="also time sentence-transformers once with torch.set_num_threads(N)")
     p.add_argument("--model", help="model folder for both sides (default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
+                   help="TextEncoder(backend=...) for ours (default auto: ONNX Runtime on CPU if installed)")
     p.add_argument("--texts-file", help="a JSON list of texts to use instead of reading the datasets")
     p.add_argument("--worker"), p.add_argument("--texts"), p.add_argument("--out")
     args = p.parse_args()
@@ -126,7 +134,8 @@ def main() -> None:
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.worker:
-        worker(args.worker, args.texts, args.out, args.batch_size, args.device, args.st_threads, args.model)
+        worker(args.worker, args.texts, args.out, args.batch_size, args.device, args.st_threads, args.model,
+               args.backend)
         return
     if args.texts_file:
         texts = json.loads(Path(args.texts_file).read_text())[:args.n]
@@ -162,6 +171,7 @@ def summarize(texts: list[str], runs: dict, ours_vecs: np.ndarray, st_vecs: np.n
     st_unit = st_vecs / np.linalg.norm(st_vecs, axis=1, keepdims=True)
     out = {
         "n_texts": n, "batch_size": args.batch_size, "repeats": args.repeats,
+        "backend": "/".join(sorted({r.get("backend", "?") for r in runs["ours"]})),
         "ours_per_s": round(ours, 1), "sentence_transformers_per_s": round(st, 1), "ratio": round(ours / st, 3),
         "min_cosine": float((ours_vecs * st_unit).sum(axis=1).min()),
         "cached_per_s": round(cached, 1), "cached_ratio": round(cached / ours, 1),
