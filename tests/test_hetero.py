@@ -337,3 +337,25 @@ def test_fold_options_fail_clearly(shop):
     for fold in ("time", "basket"):
         with pytest.raises(ConfigError, match="no target pair"):
             fold_matrices(one_time, fold)
+
+
+def test_fold_candidates_rerank_only_eases_top_new_items(shop):
+    ds, vectors, answer, cold = shop
+    tds = timed_shop(shop)
+    users = np.arange(tds.n_users)
+    m = fit((tds, vectors, answer, cold), loss="softmax", fold="time", base="ease", base_lambda=1.0,
+            user_ids=False, candidates=2)
+    top, scores = m.recommend(users, k=tds.n_items - 4)
+    assert (top[:, 0] == answer).mean() >= 0.9 and np.isfinite(scores).all()
+    x = m.user_items_
+    base = np.asarray(x[:, m.base_rows_] @ m.base_weights_)  # EASE with imputed cold columns
+    ease_top = np.argsort(np.where(x.toarray() > 0, np.inf, -base), axis=1, kind="stable")[:, :tds.n_items - 4]
+    # the first 2 are EASE's top 2 new items (the answer and the cold item of the group, re-ranked);
+    # the rest follow in EASE's order
+    assert all(set(a[:2]) == set(b[:2]) for a, b in zip(top, ease_top))
+    rest = np.take_along_axis(base, top[:, 2:], axis=1)
+    assert (np.diff(rest, axis=1) <= 1e-6).all()
+    with pytest.raises(ConfigError, match="candidates"):
+        TextHeteroGNN(loss="softmax", base="ease", candidates=5)  # needs a fold
+    with pytest.raises(ConfigError, match="candidates"):
+        TextHeteroGNN(loss="softmax", fold="time", candidates=-1)

@@ -85,6 +85,10 @@ class TextHeteroGNN(MatrixRecommender):
             ``loss="softmax"`` and event times; see the module docstring).
         fold_fraction: share of the time span that is the target for ``fold="time"``
             (default 0.2).
+        candidates: with ``fold`` and ``base="ease"``: the residual only re-ranks each
+            user's ``C`` best new items by EASE (training: softmax over them, pairs
+            outside dropped; serving: the other items rank below them in EASE order);
+            0 (default): all items.
         epochs, batch_size, lr, weight_decay, eval_every, patience, seed, checkpoint,
             progress, tensorboard: see :class:`~cartgraph.gnn.trainer.TrainConfig`.
         device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
@@ -99,6 +103,7 @@ class TextHeteroGNN(MatrixRecommender):
                  loss: str = "bpr", temperature: float = 1.0,
                  base: str | None = None, base_lambda: float = 500.0, base_neighbours: int = 10,
                  user_ids: bool = True, fold: str | None = None, fold_fraction: float = 0.2,
+                 candidates: int = 0,
                  epochs: int = 60,
                  batch_size: int = 8192,
                  lr: float = 5e-3, weight_decay: float = 1e-4, eval_every: int = 5, patience: int = 3,
@@ -128,6 +133,10 @@ class TextHeteroGNN(MatrixRecommender):
         if not 0.0 < fold_fraction < 1.0:
             raise ConfigError(f"fold_fraction must be in (0, 1), got {fold_fraction!r}")
         self.user_ids, self.fold, self.fold_fraction = bool(user_ids), fold, fold_fraction
+        if candidates < 0 or (candidates and (fold is None or base != "ease")):
+            raise ConfigError(f"candidates must be >= 0, and > 0 only with a fold and base='ease'; got {candidates} "
+                              f"(fold={fold!r}, base={base!r})")
+        self.candidates = int(candidates)
         self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                   eval_every=eval_every, patience=patience, seed=seed, checkpoint=checkpoint,
                                   progress=progress, tensorboard=tensorboard, loss=loss, temperature=temperature)
@@ -196,6 +205,15 @@ class TextHeteroGNN(MatrixRecommender):
             early_weights = impute_cold_columns(ease_item_weights(early, self.base_lambda), text_np,
                                                 train_graph.item_degree > 0, self.base_neighbours)
             base_np = np.asarray(early @ early_weights[:, columns], dtype=np.float32)   # (U, I_c)
+            if self.candidates:
+                mask_np |= ~_top_new(base_np, mask_np, self.candidates)
+                inside = ~mask_np[coo.row, position[coo.col]]
+                if not inside.any():
+                    raise ConfigError(f"candidates={self.candidates}: no target pair is among its user's "
+                                      f"{self.candidates} best new items by EASE; raise it")
+                coo = sp.coo_matrix((coo.data[inside], (coo.row[inside], coo.col[inside])), shape=coo.shape)
+                users = torch.as_tensor(coo.row, dtype=torch.long, device=device)
+                items = torch.as_tensor(position[coo.col], dtype=torch.long, device=device)
             scale = _initial_scale(np.where(mask_np, -np.inf, base_np), coo.row, position[coo.col], self.config)
             base = torch.as_tensor(base_np, device=device)
             self._fit_base(text_np, warm)  # serving weights, from all of the training data
@@ -254,8 +272,18 @@ class TextHeteroGNN(MatrixRecommender):
         scores = self.user_factors_[users] @ self.item_factors_.T
         if self.base is None:
             return scores
-        base = np.asarray(self.user_items_[users][:, self.base_rows_] @ self.base_weights_)
-        return self.base_scale_ * base + self.gate_ * scores
+        x = self.user_items_[users]
+        base = np.asarray(x[:, self.base_rows_] @ self.base_weights_)
+        out = self.base_scale_ * base + self.gate_ * scores
+        if not self.candidates:
+            return out
+        seen = x.toarray() > 0
+        keep = _top_new(base, seen, self.candidates) | seen
+        # the other items rank below every candidate, in EASE's order (float64: the shift
+        # must not swallow small EASE differences)
+        out, low = out.astype(np.float64), self.base_scale_ * base.astype(np.float64)
+        shift = np.max(np.where(keep, out, -np.inf), axis=1, keepdims=True) - np.min(low, axis=1, keepdims=True) + 1.0
+        return np.where(keep, out, low - shift)
 
     def similar_items(self, items, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Items closest by cosine of final item embeddings (the item itself excluded);
@@ -269,7 +297,7 @@ class TextHeteroGNN(MatrixRecommender):
                 "heads": self.heads, "item_ids": self.item_ids, "co_purchase_k": self.co_purchase_k,
                 "cold_dropout": self.cold_dropout, "base": self.base, "base_lambda": self.base_lambda,
                 "base_neighbours": self.base_neighbours, "user_ids": self.user_ids, "fold": self.fold,
-                "fold_fraction": self.fold_fraction,
+                "fold_fraction": self.fold_fraction, "candidates": self.candidates,
                 "dropout": self.dropout, "kinds": self.kinds,
                 "config": dataclasses.asdict(self.config)}
 
@@ -297,6 +325,17 @@ class TextHeteroGNN(MatrixRecommender):
             model.base_rows_, model.base_weights_ = b["rows"], b["weights"]
             model.base_scale_, model.gate_ = b["scale"], b["gate"]
         return model
+
+
+def _top_new(base: np.ndarray, had: np.ndarray, c: int) -> np.ndarray:
+    """``(U, I)`` bool: each row's ``c`` highest ``base`` scores among items not in ``had``
+    (ties: lower index first is not guaranteed; all of a row's new items if fewer)."""
+    b = np.where(had, -np.inf, base)
+    c = min(c, b.shape[1])
+    top = np.argpartition(-b, c - 1, axis=1)[:, :c]
+    out = np.zeros(b.shape, dtype=bool)
+    np.put_along_axis(out, top, True, axis=1)
+    return out & ~had
 
 
 def _initial_scale(base: np.ndarray, users: np.ndarray, items: np.ndarray, config: TrainConfig,
