@@ -163,7 +163,10 @@ def steam(split_seed: int, max_size: int, seeds: list[int], rl: RLConfig, curve_
         got.update(budget_fit(r, walk["walk_rl"]))
         per_seed.append(got)
         weights.append({k: round(v, 3) for k, v in r.weights_.items()})
-        starts.append({"start": r.history_[0]["start"], "start_valid_recall": r.history_[0]["start_valid_recall"]})
+        h0 = r.history_[0]
+        starts.append({"start": h0["start"], "start_valid_recall": h0["start_valid_recall"],
+                       "complement_bonus": h0["complement_bonus"], "kept_epoch": h0["kept_epoch"],
+                       "kept_valid_recall": h0["kept_valid_recall"]})
         print(f"steam seed {seed}: {starts[-1]} {got}", file=sys.stderr, flush=True)
     keys = [k for k in per_seed[0] if k != "n"]
     return {"cases": len(cases), "held_out_bundles": len(held), "methods": res,
@@ -190,13 +193,23 @@ def main() -> None:
     ap.add_argument("--sources", default=None, help="RL episodes on BundleRec from 'bundles', 'baskets' or 'both'")
     ap.add_argument("--lr", type=float, default=None, help="RL step size (Adam)")
     ap.add_argument("--substitute-penalty", type=float, default=None, help="RL reward weight of substitutes")
+    ap.add_argument("--episodes", default=None, choices=("auto", "time", "last", "users"),
+                    help="BundleRec RL episodes: 'last' validates on each user's last training bundle; "
+                         "'users' also trains on episodes cross-fitted over user groups")
+    ap.add_argument("--frozen", default="", help="features RL does not tune, e.g. popularity")
     ap.add_argument("--starts", default=",".join(STARTS), help="baseline starting points RL may begin from ('' none)")
+    ap.add_argument("--temperature", type=float, default=None, help="RL sampling temperature")
+    ap.add_argument("--keep-norm", action="store_true", help="RL keeps the weights' norm (no sharpening)")
+    ap.add_argument("--prox", type=float, default=0.0, help="RL pull back toward the start per step")
     args = ap.parse_args()
     only, seeds = args.only.split(","), [int(s) for s in args.seeds.split(",")]
     curve_dir = Path(args.curves)
     curve_dir.mkdir(parents=True, exist_ok=True)
     out = {"seeds": seeds, "task": "bundle completion from the held-out bundle's first item"}
-    rl = RLConfig(starts=tuple(x for x in args.starts.split(",") if x))
+    rl = RLConfig(starts=tuple(x for x in args.starts.split(",") if x),
+                  frozen=tuple(x for x in args.frozen.split(",") if x), keep_norm=args.keep_norm, prox=args.prox)
+    if args.temperature is not None:
+        rl = dataclasses.replace(rl, temperature=args.temperature)
     if args.complement_bonus is not None:
         bonuses = tuple(float(x) for x in args.complement_bonus.split(","))
         rl = dataclasses.replace(rl, complement_bonus=bonuses[0], complement_bonuses=bonuses if len(bonuses) > 1 else ())
@@ -213,6 +226,7 @@ def main() -> None:
             cases, held = bundlerec_cases(ds, split, rl.max_size)
             vec = vectors(split.train)
             brl = rl if args.sources is None else dataclasses.replace(rl, sources=args.sources)
+            brl = brl if args.episodes is None else dataclasses.replace(brl, episodes=args.episodes)
             out[f"bundlerec-{domain}"] = run_learned(f"bundlerec-{domain}", split.train, vec, cases,
                                                      pair_matrix(held, split.train.n_items), seeds, brl, curve_dir, 10,
                                                      avoid)

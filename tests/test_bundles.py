@@ -287,3 +287,40 @@ def test_validation_slice_size_is_its_own_setting(shop):
     _, tr, va, _ = time_split(ds, 0.6, 0.5, 30, 4, seed=0)
     _, tr2, va2, _ = time_split(ds, 0.6, 0.5, 30, 4, seed=0, max_valid=25)
     assert len(va) == 10 and len(va2) == 25 and [e.anchors for e in tr] == [e.anchors for e in tr2]
+
+
+def test_frozen_features_keep_their_starting_weight(shop):
+    """``RLConfig.frozen``: RL moves the other weights but leaves the frozen ones as they started."""
+    ds, vec = shop
+    bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0, "complement_mean": -1.0}
+    cfg = RLConfig(epochs=3, max_episodes=200, lr=0.1, patience=3, max_size=4, starts=(), select_on="reward",
+                   frozen=("popularity", "complement"))
+    w = BundleBuilder(size=4, weights=bad, rl=cfg).fit(ds, vec, seed=0).weights_
+    assert w["popularity"] == bad["popularity"] and w["complement"] == bad["complement"]
+    assert w["complement_mean"] != bad["complement_mean"]
+    with pytest.raises(ConfigError, match="frozen.*nope"):
+        RLConfig(frozen=("nope",))
+
+
+def test_last_episodes_need_users_with_several_timed_bundles(shop):
+    ds, vec = shop   # 6 synthetic users chose two bundles: too few for a per-user validation slice
+    with pytest.raises(ConfigError, match="'last' episode split"):
+        BundleBuilder(size=4, rl=RLConfig(episodes="last", epochs=1, max_size=4)).fit(ds, vec)
+    with pytest.raises(ConfigError, match="episodes"):
+        RLConfig(episodes="latest")
+
+
+def test_keep_norm_and_prox_shape_the_rl_step(shop):
+    """``keep_norm``: the tuned weights keep the start's norm (RL cannot just sharpen the
+    sampling); ``prox`` with ``lr · prox = 1`` pulls every step fully back to the start."""
+    ds, vec = shop
+    bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0, "complement_mean": -1.0}
+    base = dict(epochs=3, max_episodes=200, lr=0.1, patience=3, max_size=4, starts=(), select_on="reward")
+    kept = BundleBuilder(size=4, weights=bad, rl=RLConfig(keep_norm=True, **base)).fit(ds, vec, seed=0)
+    w = np.array([kept.weights_[f] for f in FEATURES])
+    assert np.linalg.norm(w) == pytest.approx(np.linalg.norm([bad[f] for f in FEATURES]), rel=1e-9)
+    assert kept.weights_ != bad
+    pulled = BundleBuilder(size=4, weights=bad, rl=RLConfig(prox=10.0, **base)).fit(ds, vec, seed=0)
+    assert pulled.weights_ == pytest.approx(bad)
+    with pytest.raises(ConfigError, match="prox"):
+        RLConfig(prox=-1.0)

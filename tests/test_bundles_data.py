@@ -71,3 +71,63 @@ def test_rl_on_bundles_without_times_uses_a_seeded_bundle_split(steam):
     cfg = RLConfig(epochs=1, max_episodes=40, max_size=5)
     b = BundleBuilder(size=5, rl=cfg).fit(train, item_vectors(train, TextEncoder()), seed=0)
     assert b.history_[0]["start"] in b.history_[0]["start_valid_recall"] and len(b.history_) >= 2
+
+
+@pytest.fixture(scope="module")
+def electronic(data_dir):
+    """BundleRec electronic without each user's last bundle (the benchmark's training data)."""
+    from cartgraph.evaluation import splits
+
+    ds = cartgraph.load("bundlerec-amazon", data_dir / "bundlerec-amazon" / "electronic")
+    return splits.last_bundle(ds, mode="new").train
+
+
+def test_last_split_validates_on_each_users_last_training_bundle(electronic):
+    """``episodes="last"``: validation = each user's last training bundle, read against the rest."""
+    from cartgraph.bundles.episodes import last_split
+
+    cut = last_split(electronic, 0.6, 120, 5, seed=0)
+    again = last_split(electronic, 0.6, 120, 5, seed=0)
+    assert again.valid == cut.valid and again.train == cut.train
+    ub = electronic.user_bundles
+    choosers = int((ub.groupby("user_id").size() >= 2).sum())
+    assert len(cut.valid_graph.user_bundles) == len(ub) - int(ub["user_id"].nunique())
+    assert 0 < len(cut.valid) <= min(40, choosers)          # max_valid defaults to max_episodes // 3
+    owned = cut.valid_graph.interactions().tocsr()
+    for e in cut.valid:
+        mine = set(owned[e.user].indices.tolist())
+        assert e.target and not e.target & mine                # "new" mode: only items the user lacked
+        assert e.exclude == frozenset(mine) - {e.anchors[0]}
+        assert all(cut.valid_pairs[e.anchors[0], t] for t in e.target)   # pairs of the held-out bundles
+    assert cut.train and len(cut.train_graphs) == 1 and set(cut.train_fold) == {0}
+
+
+def test_user_folds_never_read_the_episode_users_data(electronic):
+    """``user_folds``: a group's episodes read only the other users' data, as anonymous shoppers."""
+    from cartgraph.bundles.episodes import last_split, user_folds
+
+    graphs, episodes, fold, pairs = user_folds(electronic, 5, 400, 5, seed=0)
+    assert len(graphs) == len(pairs) == 5 and len(episodes) == len(fold) == 400
+    assert (episodes, fold) == user_folds(electronic, 5, 400, 5, seed=0)[1:3]
+    users_in = [set(g.events["user_id"].dropna()) | set(g.user_bundles["user_id"]) for g in graphs]
+    everyone = set(electronic.events["user_id"].dropna()) | set(electronic.user_bundles["user_id"])
+    assert set.union(*(everyone - u for u in users_in)) == everyone          # each user is held out once
+    assert all(not (everyone - a) & (everyone - b) for i, a in enumerate(users_in) for b in users_in[i + 1:])
+    for e, k in zip(episodes, fold):
+        assert e.user is None and all(pairs[k][e.anchors[0], t] for t in e.target)
+    cut = last_split(electronic, 0.6, 120, 5, seed=0, train_from="users")
+    assert len(cut.train_graphs) == 5 and max(cut.train_fold) < 5
+    with pytest.raises(Exception, match="train_from"):
+        last_split(electronic, 0.6, 120, 5, seed=0, train_from="nope")
+
+
+def test_rl_with_last_bundle_validation_runs_and_is_deterministic(electronic):
+    from cartgraph.bundles import RLConfig
+
+    vec = item_vectors(electronic, TextEncoder(cache=True))
+    for episodes in ("last", "users"):
+        cfg = RLConfig(episodes=episodes, epochs=1, max_episodes=60, max_size=5)
+        a = BundleBuilder(size=5, rl=cfg).fit(electronic, vec, seed=0)
+        b = BundleBuilder(size=5, rl=cfg).fit(electronic, vec, seed=0)
+        assert a.weights_ == b.weights_ and a.history_[0]["start"] in ("init", "text_knn", "co_purchase", "top_relevance")
+        assert a.history_[0]["kept_valid_recall"] >= a.history_[0]["valid_recall"] - 1e-12

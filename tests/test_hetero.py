@@ -359,3 +359,5 @@ def test_fold_candidates_rerank_only_eases_top_new_items(shop):
         TextHeteroGNN(loss="softmax", base="ease", candidates=5)  # needs a fold
     with pytest.raises(ConfigError, match="candidates"):
         TextHeteroGNN(loss="softmax", fold="time", candidates=-1)
+    with pytest.raises(ConfigError, match="valid_metric"):
+        TextHeteroGNN(valid_metric="mrr@20")

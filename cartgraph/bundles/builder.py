@@ -26,8 +26,8 @@ from cartgraph.atomic import atomic_dir
 from cartgraph.bundles.bundle import Bundle, explain
 from cartgraph.bundles.complements import as_complement_matrix, co_purchase_matrix
 from cartgraph.bundles.constraints import Availability, Constraints
-from cartgraph.bundles.features import FEATURES
-from cartgraph.bundles.episodes import bundle_split, has_times, time_split
+from cartgraph.bundles.features import FEATURES, USER_FEATURES
+from cartgraph.bundles.episodes import Episode, bundle_split, has_times, last_split, time_split
 from cartgraph.bundles.feedback import apply_feedback
 from cartgraph.bundles.policy import HAND_WEIGHTS, LinearPolicy
 from cartgraph.bundles.relevance import MatrixRelevance, PopularityRelevance, Relevance, standardize
@@ -101,20 +101,30 @@ class BundleBuilder:
         self.history_: list[dict[str, float]] = []
         if self.rl is not None:
             cfg = self.rl
-            by_time = cfg.episodes == "time" or (cfg.episodes == "auto" and has_times(dataset, cfg.sources))
-            if by_time:
-                graph, train, valid, pairs = time_split(dataset, cfg.graph_fraction, cfg.valid_fraction,
-                                                        cfg.max_episodes, cfg.max_size, seed, cfg.sources,
-                                                        cfg.max_valid)
+            rel_of = lambda data: _resolve(relevance, data)  # noqa: E731
+            if cfg.episodes == "users":  # anonymous episodes: the shopper features are not learned there
+                cfg = dataclasses.replace(cfg, frozen=tuple(dict.fromkeys(cfg.frozen + USER_FEATURES)))
+            if cfg.episodes in ("last", "users"):
+                cut = last_split(dataset, cfg.graph_fraction, cfg.max_episodes, cfg.max_size, seed, cfg.sources,
+                                 cfg.max_valid, train_from="time" if cfg.episodes == "last" else "users")
+                makers = [self._maker(g, item_vectors, complements, rel_of) for g in cut.train_graphs]
+                fold_of = {id(e): k for e, k in zip(cut.train, cut.train_fold)}  # the episodes of this cut
+                make = lambda e: makers[fold_of[id(e)]](e)  # noqa: E731
+                make_valid = self._maker(cut.valid_graph, item_vectors, complements, rel_of)
+                policy, self.history_ = train_policy(make, cut.train, cut.valid, policy, cfg, seed, progress,
+                                                     episode_pairs=[cut.train_pairs[k] for k in cut.train_fold],
+                                                     make_valid_request=make_valid, valid_pairs=cut.valid_pairs)
             else:
-                graph, train, valid, pairs = bundle_split(dataset, cfg.graph_fraction, cfg.valid_fraction,
-                                                          cfg.max_episodes, cfg.max_size, seed, cfg.max_valid)
-            tables = self._tables(graph, item_vectors, complements)
-            rel = _resolve(relevance, graph)
-            owned = graph.interactions().tocsr()
-            make = lambda e: self._request(tables, rel, e.user, e.anchors,  # noqa: E731
-                                           Constraints(size=e.size, budget=e.budget), owned)
-            policy, self.history_ = train_policy(make, train, valid, policy, self.rl, seed, progress, pairs)
+                by_time = cfg.episodes == "time" or (cfg.episodes == "auto" and has_times(dataset, cfg.sources))
+                if by_time:
+                    graph, train, valid, pairs = time_split(dataset, cfg.graph_fraction, cfg.valid_fraction,
+                                                            cfg.max_episodes, cfg.max_size, seed, cfg.sources,
+                                                            cfg.max_valid)
+                else:
+                    graph, train, valid, pairs = bundle_split(dataset, cfg.graph_fraction, cfg.valid_fraction,
+                                                              cfg.max_episodes, cfg.max_size, seed, cfg.max_valid)
+                make = self._maker(graph, item_vectors, complements, rel_of)
+                policy, self.history_ = train_policy(make, train, valid, policy, cfg, seed, progress, pairs)
             if self.curve_path is not None:
                 plot_curve(self.history_, self.curve_path, f"bundle walk RL: {dataset.name}")
         self.tables_ = self._tables(dataset, item_vectors, complements)
@@ -124,6 +134,13 @@ class BundleBuilder:
         self.owned_ = dataset.interactions().tocsr()
         self.n_feedback_ = 0
         return self
+
+    def _maker(self, data: Dataset, vectors: np.ndarray, complements: Any,
+               relevance: Callable[[Dataset], Relevance]) -> Callable[[Episode], Request]:
+        """Episode → walk request reading ``data`` only (its tables, relevance and owned items)."""
+        tables, rel, owned = self._tables(data, vectors, complements), relevance(data), data.interactions().tocsr()
+        return lambda e: self._request(tables, rel, e.user, e.anchors,
+                                       Constraints(size=e.size, budget=e.budget, exclude=e.exclude), owned)
 
     def _tables(self, dataset: Dataset, vectors: np.ndarray, complements: Any) -> ItemTables:
         if complements is None:

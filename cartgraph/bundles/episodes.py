@@ -10,6 +10,11 @@ validation slice (early stopping), all still inside the training period.
 A catalogue of bundles without times (Steam) is cut by :func:`bundle_split` instead:
 a seeded share of its bundles become episodes (rebuilt under a budget of their own
 price) and leave the evidence the walk reads.
+
+Data of users choosing bundles over time (BundleRec) can be cut by :func:`last_split`:
+validation is each user's *last* training bundle, read against everything else, exactly
+as the test reads the training data (``splits.last_bundle`` one step earlier), and the
+training episodes are cut by time from the rest.
 """
 from __future__ import annotations
 
@@ -22,19 +27,22 @@ import scipy.sparse as sp
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
 
-__all__ = ["Episode", "episode_sources", "to_episodes", "time_split", "bundle_split", "has_times"]
+__all__ = ["Episode", "LastSplit", "episode_sources", "to_episodes", "time_split", "bundle_split", "last_split",
+           "user_folds", "has_times", "has_user_bundles"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Episode:
     """One real bundle/basket: ``user`` index (None: anonymous), ``anchors`` and ``target`` item
-    indices, the walk's ``size`` and its ``budget`` (None: none)."""
+    indices, the walk's ``size``, its ``budget`` (None: none) and items it may not add
+    (``exclude``: e.g. what the user already owns)."""
 
     user: int | None
     anchors: tuple[int, ...]
     target: frozenset[int]
     size: int
     budget: float | None = None
+    exclude: frozenset[int] = frozenset()
 
 
 def episode_sources(dataset: Dataset, kind: str = "both") -> pd.DataFrame:
@@ -197,3 +205,118 @@ def time_split(dataset: Dataset, graph_fraction: float, valid_fraction: float, m
 
     pairs = pair_matrix([list(dict.fromkeys(x)) for x in later["items"]], dataset.n_items)
     return graph, to_episodes(train_src, max_size), to_episodes(valid_src, max_size), pairs
+
+
+def has_user_bundles(dataset: Dataset, min_users: int = 10) -> bool:
+    """True when ≥ ``min_users`` users chose ≥ 2 bundles, all with a time (:func:`last_split` works)."""
+    ub = dataset.user_bundles
+    if not len(ub) or ub["ts"].isna().any():
+        return False
+    return int((ub.groupby("user_id").size() >= 2).sum()) >= min_users
+
+
+@dataclasses.dataclass(frozen=True)
+class LastSplit:
+    """:func:`last_split`'s result. Training episode ``train[j]`` is read against
+    ``train_graphs[train_fold[j]]`` with reward pairs ``train_pairs[train_fold[j]]``;
+    validation episodes are read against ``valid_graph`` (metric pairs ``valid_pairs``:
+    items sharing a held-out last bundle)."""
+
+    train_graphs: list[Dataset]
+    train: list[Episode]
+    train_fold: list[int]
+    train_pairs: list[sp.csr_matrix]
+    valid_graph: Dataset
+    valid: list[Episode]
+    valid_pairs: sp.csr_matrix
+
+
+def user_folds(dataset: Dataset, folds: int, max_episodes: int, max_size: int, seed: int,
+               sources: str = "both") -> tuple[list[Dataset], list[Episode], list[int], list[sp.csr_matrix]]:
+    """Cross-fitted episodes: ``(graphs, episodes, fold of each episode, pairs per fold)``.
+
+    Users are dealt into ``folds`` seeded groups. Every bundle/basket of a group's users
+    is an episode read against ``graphs[k]`` = the data of *all other* users (the group's
+    events and bundle choices removed), served as an anonymous shopper (``user=None``);
+    ``pairs[k]`` marks items sharing one of the group's bundles/baskets (the complement
+    reward). Nothing an episode is scored on is in the graph it reads, and items only the
+    group bought are cold there, as most items of a user's next bundle are at test time.
+    At most ``max_episodes`` episodes are kept (a seeded sample).
+    """
+    from cartgraph.bundles.metrics import pair_matrix
+
+    if folds < 2:
+        raise ConfigError(f"user folds: folds must be >= 2, got {folds}")
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, folds, size=dataset.n_users)
+    src = episode_sources(dataset, sources)
+    src = src[src["user"].notna()]
+    src = src.iloc[np.sort(rng.permutation(len(src))[:max_episodes])]
+    src_group = group[src["user"].astype(int).to_numpy()]
+    ev, ub = dataset.events, dataset.user_bundles
+    ev_group = np.full(len(ev), -1)
+    known = ev["user_id"].notna().to_numpy()
+    ev_group[known] = group[dataset.user_vocab.indices(ev.loc[known, "user_id"].to_numpy())]
+    ub_group = group[dataset.user_vocab.indices(ub["user_id"].to_numpy())]
+    graphs, pairs = [], []
+    for k in range(folds):
+        graphs.append(dataset.replace(events=ev[ev_group != k], user_bundles=ub[ub_group != k]))
+        mine = src[src_group == k]
+        pairs.append(pair_matrix([list(dict.fromkeys(x)) for x in mine["items"]], dataset.n_items))
+    episodes = [dataclasses.replace(e, user=None) for e in to_episodes(src, max_size)]
+    return graphs, episodes, [int(k) for k in src_group], pairs
+
+
+def last_split(dataset: Dataset, graph_fraction: float, max_episodes: int, max_size: int, seed: int,
+               sources: str = "both", max_valid: int | None = None, train_from: str = "time",
+               folds: int = 5) -> LastSplit:
+    """Validation = each user's last bundle of ``dataset``; training episodes from the rest.
+
+    The validation slice mirrors the BundleRec test one step earlier
+    (:func:`cartgraph.evaluation.splits.last_bundle` on the training data): the walk reads
+    everything but those last bundles, the anchor is the bundle's first item, the target
+    its other items that the user did not have before ("new" mode), the user's earlier
+    items are excluded, and complement precision counts pairs of the held-out last
+    bundles. At most ``max_valid`` (default ``max_episodes // 3``) validation episodes are
+    kept, a seeded sample. Training episodes come from the remaining data, never from the
+    validation bundles: ``train_from="time"``: :func:`time_split` (its own validation share
+    folded back into training); ``"users"``: :func:`user_folds` with ``folds`` groups.
+    """
+    from cartgraph.bundles.metrics import pair_matrix
+    from cartgraph.evaluation import splits
+
+    if train_from not in ("time", "users"):
+        raise ConfigError(f"last_split: train_from must be 'time' or 'users', got {train_from!r}")
+    if not has_user_bundles(dataset):
+        raise ConfigError(f"{dataset.name}: the 'last' episode split needs ≥ 10 users with ≥ 2 timed bundle "
+                          f"choices; use episodes='time' or 'bundles'")
+    split = splits.last_bundle(dataset, mode="new")
+    rest = split.train
+    ub = dataset.user_bundles.assign(_order=dataset.bundle_vocab.indices(dataset.user_bundles["bundle_id"].to_numpy()))
+    held = ub.sort_values(["user_id", "ts", "_order"], kind="stable").drop_duplicates("user_id", keep="last")
+    members = dataset.bundles.set_index("bundle_id")["item_ids"]
+    by_user = {str(u): b for u, b in zip(held["user_id"], held["bundle_id"])}
+    owned = rest.interactions().tocsr()
+    valid = []
+    for u in split.users:
+        bundle = by_user[rest.user_vocab.external(int(u))]
+        items = list(dict.fromkeys(int(i) for i in rest.item_vocab.indices(members[bundle])))
+        target = frozenset(split.test[u].indices.tolist()) - {items[0]}
+        if len(items) >= 2 and target:
+            valid.append(Episode(int(u), (items[0],), target, min(len(items), max_size),
+                                 exclude=frozenset(owned[u].indices.tolist()) - {items[0]}))
+    rng = np.random.default_rng(seed)
+    valid = [valid[i] for i in np.sort(rng.permutation(len(valid))[:_n_valid(max_episodes, max_valid)])]
+    valid_pairs = pair_matrix([list(dict.fromkeys(int(i) for i in rest.item_vocab.indices(members[b])))
+                               for b in held["bundle_id"]], dataset.n_items)
+    if train_from == "users":
+        graphs, train, fold, pairs = user_folds(rest, folds, max_episodes, max_size, seed, sources)
+    else:
+        graph, train, more, train_pairs = time_split(rest, graph_fraction, 0.1, max_episodes, max_size, seed,
+                                                     sources, max_valid=max_episodes)
+        train = (train + more)[:max_episodes]
+        graphs, fold, pairs = [graph], [0] * len(train), [train_pairs]
+    if not valid or not train:
+        raise ConfigError(f"{dataset.name}: the 'last' episode split found {len(train)} training and "
+                          f"{len(valid)} validation episodes")
+    return LastSplit(graphs, train, fold, pairs, rest, valid, valid_pairs)

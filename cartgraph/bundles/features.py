@@ -30,11 +30,14 @@ import numpy as np
 
 from cartgraph.bundles.tables import ItemTables
 
-__all__ = ["FEATURES", "SUBSTITUTE_COSINE", "action_features"]
+__all__ = ["FEATURES", "USER_FEATURES", "SUBSTITUTE_COSINE", "action_features"]
 
 FEATURES = ("relevance", "complement", "complement_mean", "similarity", "anchor_similarity", "user_similarity",
             "substitute", "same_leaf", "new_category", "price_fit", "popularity", "via_complements", "via_similar",
             "via_category", "via_user", "mean_similarity", "anchor_complement")
+USER_FEATURES = ("relevance", "user_similarity", "via_user")
+"""Features about the shopper: without a known user (anonymous) they fall back to popularity
+or vanish, so RL does not learn them from anonymous episodes."""
 SUBSTITUTE_COSINE = 0.9
 """Same leaf category and text cosine above this: a substitute (EVALUATION.md)."""
 

@@ -62,8 +62,14 @@ class RLConfig:
         sources: episodes from ``"bundles"``, ``"baskets"`` or ``"both"``.
         episodes: how episodes are cut from the training data: ``"time"`` (by time, see
             :func:`~cartgraph.bundles.episodes.time_split`), ``"bundles"`` (a seeded share of
-            the bundles, for catalogues without times: :func:`~cartgraph.bundles.episodes.bundle_split`)
-            or ``"auto"`` (time when every source has a time, else bundles).
+            the bundles, for catalogues without times: :func:`~cartgraph.bundles.episodes.bundle_split`),
+            ``"last"`` (validation = each user's last bundle, read against all other data as the
+            test reads the training data: :func:`~cartgraph.bundles.episodes.last_split`; training
+            episodes cut by time from the rest, ``graph_fraction`` as for ``"time"``, ``valid_fraction``
+            unused), ``"users"`` (the same validation; training episodes cross-fitted over five user
+            groups, each read against the other users' data:
+            :func:`~cartgraph.bundles.episodes.user_folds`) or ``"auto"`` (time when every
+            source has a time, else bundles; ``"last"`` and ``"users"`` are opt-in).
         select_on: what picks the kept epoch on validation: ``"guarded"`` (the highest recall
             among epochs whose complement precision is no lower and substitute rate no higher
             than the chosen start's, i.e. the best baseline's on validation), ``"recall"`` or
@@ -72,6 +78,17 @@ class RLConfig:
         complement_bonuses: when given, one RL run per ``complement_bonus`` value (same seed,
             same start) and the run best on validation (``select_on``) is kept: the reward's
             weights chosen per dataset.
+        frozen: features whose weights RL leaves at their starting value (e.g. ``("popularity",)``
+            when the catalogue's popularity drifts between the training period and serving).
+        prox: decoupled pull of the weights back toward the run's starting weights, per Adam
+            step (``w -= lr · prox · (w - w_start)``, as AdamW's decay but toward the start):
+            weights whose gradient is noise stay near the start, weights with a consistent
+            gradient settle about ``1 / prox`` away from it. 0 (default): no pull.
+        keep_norm: rescale the weights to the start's norm after every step. The greedy walk
+            ignores the weights' scale but the sampled one does not: without this, REINFORCE
+            partly just sharpens the sampling (grows every useful weight, and features that
+            echo the start's, e.g. ``similarity`` beside ``anchor_similarity``), which changes
+            the greedy walk in ways the reward never asked for.
     """
 
     epochs: int = 15
@@ -93,16 +110,27 @@ class RLConfig:
     select_on: str = "guarded"
     starts: tuple[str, ...] = tuple(STARTS)
     complement_bonuses: tuple[float, ...] = ()
+    frozen: tuple[str, ...] = ()
+    prox: float = 0.0
+    keep_norm: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "starts", tuple(self.starts))
+        object.__setattr__(self, "frozen", tuple(self.frozen))
+        bad = sorted(set(self.frozen) - set(FEATURES))
+        if bad:
+            raise ConfigError(f"RLConfig.frozen: unknown features {bad}; valid: {list(FEATURES)}")
         object.__setattr__(self, "complement_bonuses", tuple(float(b) for b in self.complement_bonuses))
         unknown = sorted(set(self.starts) - set(STARTS))
         if unknown:
             raise ConfigError(f"RLConfig.starts: unknown starting points {unknown}; valid: {list(STARTS)}")
-        if self.episodes not in ("auto", "time", "bundles") or self.select_on not in ("guarded", "recall", "reward"):
-            raise ConfigError(f"RLConfig: episodes must be 'auto', 'time' or 'bundles' and select_on 'guarded', "
+        if (self.episodes not in ("auto", "time", "bundles", "last", "users")
+                or self.select_on not in ("guarded", "recall", "reward")):
+            raise ConfigError(f"RLConfig: episodes must be 'auto', 'time', 'bundles', 'last' or 'users' and select_on "
+                              f"'guarded', "
                               f"'recall' or 'reward', got {self.episodes!r}, {self.select_on!r}")
+        if not self.prox >= 0:
+            raise ConfigError(f"RLConfig.prox must be >= 0, got {self.prox!r}")
         if self.epochs < 1 or self.rollouts < 2 or self.batch < 1 or self.max_size < 2:
             raise ConfigError(f"RLConfig: epochs ≥ 1, rollouts ≥ 2, batch ≥ 1 and max_size ≥ 2 required, got "
                               f"{self.epochs}, {self.rollouts}, {self.batch}, {self.max_size}")
@@ -179,7 +207,10 @@ def _episode_gradient(policy: LinearPolicy, req: Request, ep: Episode, cfg: RLCo
 
 def train_policy(make_request: Callable[[Episode], Request], train: list[Episode], valid: list[Episode],
                  init: LinearPolicy, cfg: RLConfig, seed: int = 0, progress: bool = False,
-                 pairs: sp.csr_matrix | None = None) -> tuple[LinearPolicy, list[dict[str, float]]]:
+                 pairs: sp.csr_matrix | None = None, *,
+                 make_valid_request: Callable[[Episode], Request] | None = None,
+                 valid_pairs: sp.csr_matrix | None = None,
+                 episode_pairs: Sequence[sp.csr_matrix] | None = None) -> tuple[LinearPolicy, list[dict[str, float]]]:
     """Tune ``init``'s weights on ``train`` episodes, early-stopped on ``valid``.
 
     Args:
@@ -188,6 +219,10 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
         init: starting weights (e.g. the hand-set ones).  seed: fixes the result.
         pairs: boolean ``(n_items, n_items)`` "bought together in the episode period"
             (the complement reward); None for none.
+        make_valid_request, valid_pairs: the same for the validation episodes when they read
+            other data than the training episodes (default: ``make_request`` and ``pairs``).
+        episode_pairs: one reward pair matrix per training episode (cross-fitted episodes
+            read different data), instead of ``pairs``; validation then needs ``valid_pairs``.
 
     Returns:
         the best policy (by validation recall or reward, ``cfg.select_on``) and the learning
@@ -200,10 +235,15 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
     if not train or not valid:
         raise ConfigError(f"train_policy needs training and validation episodes, got {len(train)} and {len(valid)}")
 
+    if episode_pairs is not None and len(episode_pairs) != len(train):
+        raise ConfigError(f"train_policy: episode_pairs must have one matrix per training episode "
+                          f"({len(train)}), got {len(episode_pairs)}")
     tr_req = [make_request(e) for e in train]
-    va_req = [make_request(e) for e in valid]
+    va_req = [(make_valid_request or make_request)(e) for e in valid]
+    vpairs = pairs if valid_pairs is None else valid_pairs
+    tr_pairs = [pairs] * len(train) if episode_pairs is None else list(episode_pairs)
     candidates = {"init": init.weights} | {n: LinearPolicy.from_dict(STARTS[n]).weights for n in cfg.starts}
-    scored = {n: _greedy_eval(LinearPolicy(w), va_req, valid, cfg, pairs) for n, w in candidates.items()}
+    scored = {n: _greedy_eval(LinearPolicy(w), va_req, valid, cfg, vpairs) for n, w in candidates.items()}
     by_recall = _selector(dataclasses.replace(cfg, select_on="recall"), {})
     first = _selector(cfg, {}) if cfg.select_on == "reward" else by_recall
     start = max(scored, key=lambda n: first(scored[n]))  # first of equals: the caller's weights win ties
@@ -212,7 +252,7 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
     for bonus in cfg.complement_bonuses or (cfg.complement_bonus,):
         run_cfg = dataclasses.replace(cfg, complement_bonus=bonus, complement_bonuses=())
         weights, best_key, history = _reinforce(candidates[start], tr_req, va_req, train, valid, run_cfg, key, seed,
-                                                progress, pairs)
+                                                progress, tr_pairs, vpairs)
         kept = max(history, key=lambda h: (key(_as_result(h)), -h["epoch"]))
         history[0].update(kept_epoch=kept["epoch"], kept_valid_recall=kept["valid_recall"],start=start, start_valid_recall={n: r["recall"] for n, r in scored.items()},
                           complement_bonus=bonus)
@@ -225,29 +265,35 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
 
 def _reinforce(init: np.ndarray, tr_req: list[Request], va_req: list[Request], train: list[Episode],
                valid: list[Episode], cfg: RLConfig, key: Callable, seed: int, progress: bool,
-               pairs: sp.csr_matrix | None) -> tuple[np.ndarray, tuple, list[dict]]:
-    """One REINFORCE run from weights ``init`` ``(F,)``: the best weights, their key and the curve."""
+               pairs: list[sp.csr_matrix | None], vpairs: sp.csr_matrix | None) -> tuple[np.ndarray, tuple, list[dict]]:
+    """One REINFORCE run from weights ``init`` ``(F,)``: the best weights, their key and the curve
+    (``pairs``: each training episode's reward pairs)."""
     from tqdm.auto import tqdm
 
     rng = np.random.default_rng(seed)
     policy = LinearPolicy(init, cfg.temperature)
-    r = _greedy_eval(policy, va_req, valid, cfg, pairs)
+    r = _greedy_eval(policy, va_req, valid, cfg, vpairs)
     best, best_key = policy.weights.copy(), key(r)
     history = [{"epoch": 0, "train_reward": float("nan"), **_valid_row(r)}]
     m, v, t, stale = np.zeros(len(FEATURES)), np.zeros(len(FEATURES)), 0, 0
+    free = np.array([f not in cfg.frozen for f in FEATURES], dtype=np.float64)
     for epoch in tqdm(range(1, cfg.epochs + 1), desc="RL epochs", disable=not progress):
         order, got = rng.permutation(len(train)), []
         for lo in range(0, len(order), cfg.batch):
             grad = np.zeros(len(FEATURES))
             for i in order[lo:lo + cfg.batch]:
-                g, ret = _episode_gradient(policy, tr_req[i], train[i], cfg, rng, pairs)
+                g, ret = _episode_gradient(policy, tr_req[i], train[i], cfg, rng, pairs[i])
                 grad += g
                 got.append(ret)
             grad /= len(order[lo:lo + cfg.batch])
+            grad *= free  # frozen features: no step (×1.0 elsewhere, exact)
             t += 1  # Adam, ascending the expected reward
             m, v = 0.9 * m + 0.1 * grad, 0.999 * v + 0.001 * grad ** 2
             policy.weights += cfg.lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
-        r = _greedy_eval(policy, va_req, valid, cfg, pairs)
+            policy.weights -= cfg.lr * cfg.prox * (policy.weights - init)
+            if cfg.keep_norm and np.linalg.norm(policy.weights) > 0:
+                policy.weights *= np.linalg.norm(init) / np.linalg.norm(policy.weights)
+        r = _greedy_eval(policy, va_req, valid, cfg, vpairs)
         history.append({"epoch": epoch, "train_reward": float(np.mean(got)), **_valid_row(r)})
         if key(r) > best_key:
             best, best_key, stale = policy.weights.copy(), key(r), 0

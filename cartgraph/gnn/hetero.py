@@ -55,6 +55,7 @@ from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 __all__ = ["TextHeteroGNN"]
 
 _FORMAT = "cartgraph-text-hetero-gnn"
+VALID_METRICS = ("recall@20", "ndcg@20")
 
 
 class TextHeteroGNN(MatrixRecommender):
@@ -89,6 +90,8 @@ class TextHeteroGNN(MatrixRecommender):
             user's ``C`` best new items by EASE (training: softmax over them, pairs
             outside dropped; serving: the other items rank below them in EASE order);
             0 (default): all items.
+        valid_metric: what early stopping on ``valid`` maximises: ``"recall@20"``
+            (default) or ``"ndcg@20"``.
         epochs, batch_size, lr, weight_decay, eval_every, patience, seed, checkpoint,
             progress, tensorboard: see :class:`~cartgraph.gnn.trainer.TrainConfig`.
         device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
@@ -103,7 +106,7 @@ class TextHeteroGNN(MatrixRecommender):
                  loss: str = "bpr", temperature: float = 1.0,
                  base: str | None = None, base_lambda: float = 500.0, base_neighbours: int = 10,
                  user_ids: bool = True, fold: str | None = None, fold_fraction: float = 0.2,
-                 candidates: int = 0,
+                 candidates: int = 0, valid_metric: str = "recall@20",
                  epochs: int = 60,
                  batch_size: int = 8192,
                  lr: float = 5e-3, weight_decay: float = 1e-4, eval_every: int = 5, patience: int = 3,
@@ -137,6 +140,9 @@ class TextHeteroGNN(MatrixRecommender):
             raise ConfigError(f"candidates must be >= 0, and > 0 only with a fold and base='ease'; got {candidates} "
                               f"(fold={fold!r}, base={base!r})")
         self.candidates = int(candidates)
+        if valid_metric not in VALID_METRICS:
+            raise ConfigError(f"valid_metric must be one of {VALID_METRICS}, got {valid_metric!r}")
+        self.valid_metric = valid_metric
         self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                   eval_every=eval_every, patience=patience, seed=seed, checkpoint=checkpoint,
                                   progress=progress, tensorboard=tensorboard, loss=loss, temperature=temperature)
@@ -250,7 +256,7 @@ class TextHeteroGNN(MatrixRecommender):
             if serve is not None:
                 self.module_.set_graph(self._train_graph)
             self.module_.train()
-            return evaluate(self, valid, ks=(20,), progress=False)["recall@20"]
+            return evaluate(self, valid, ks=(20,), progress=False)[self.valid_metric]
 
         return validate
 
@@ -298,6 +304,7 @@ class TextHeteroGNN(MatrixRecommender):
                 "cold_dropout": self.cold_dropout, "base": self.base, "base_lambda": self.base_lambda,
                 "base_neighbours": self.base_neighbours, "user_ids": self.user_ids, "fold": self.fold,
                 "fold_fraction": self.fold_fraction, "candidates": self.candidates,
+                "valid_metric": self.valid_metric,
                 "dropout": self.dropout, "kinds": self.kinds,
                 "config": dataclasses.asdict(self.config)}
 
