@@ -17,7 +17,9 @@ data from the earlier part, as each protocol does (Online Retail: the last
 ``--fold-fraction`` of the training period by time; Instacart: each user's last
 basket), and serves from all of it. Its defaults are the validation choice of session 5
 (lr 1e-2, batch 1024, no user or item id embeddings: users are the mean of their items,
-items their text projection, plus the graph); ``--fold-user-ids``/``--fold-item-ids`` add ids.
+items their text projection, plus the graph); ``--fold-user-ids``/``--fold-item-ids`` add ids;
+``--fold-candidates C`` lets the residual re-rank only each user's ``C`` best new items by
+EASE, ``--fold-valid-metric ndcg@20`` stops early on NDCG.
 
 Online Retail has no categories: the GNN's Category nodes are the derived two-level
 tree (``cartgraph.text.derive_categories`` on all item texts). Item text vectors:
@@ -112,7 +114,8 @@ def run_dataset(name: str, root: Path, args) -> dict:
     hybrid = {**gnn, "base": "ease", "base_lambda": lam, "lr": args.hybrid_lr,
               "weight_decay": args.hybrid_weight_decay}
     fold = {**hybrid, "fold": FOLDS[name], "fold_fraction": args.fold_fraction, "user_ids": args.fold_user_ids,
-            "item_ids": args.fold_item_ids, "lr": args.fold_lr, "batch_size": args.fold_batch_size}
+            "item_ids": args.fold_item_ids, "lr": args.fold_lr, "batch_size": args.fold_batch_size,
+            "candidates": args.fold_candidates, "valid_metric": args.fold_valid_metric}
     learned = [(k, c, kw, x) for k, c, kw, x in (("lightgcn", LightGCN, lgcn, {}), ("text_gnn", TextHeteroGNN, gnn, None),
                                                  ("text_gnn_ease", TextHeteroGNN, hybrid, None),
                                                  ("text_gnn_ease_fold", TextHeteroGNN, fold, None))
@@ -183,6 +186,10 @@ def main() -> None:
                     help="text_gnn_ease_fold: learn user id embeddings (default: users = mean of their items)")
     ap.add_argument("--fold-item-ids", action="store_true",
                     help="text_gnn_ease_fold: learn item id embeddings (default: items = text projection)")
+    ap.add_argument("--fold-candidates", type=int, default=0,
+                    help="text_gnn_ease_fold: re-rank only each user's C best new items by EASE (0: all)")
+    ap.add_argument("--fold-valid-metric", default="recall@20", choices=("recall@20", "ndcg@20"),
+                    help="text_gnn_ease_fold: early-stopping metric on validation")
     ap.add_argument("--models", default="lightgcn,text_gnn,text_gnn_ease",
                     help="learned models to run (comma-separated: lightgcn, text_gnn, text_gnn_ease, "
                          "text_gnn_ease_fold)")
