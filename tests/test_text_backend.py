@@ -188,3 +188,13 @@ def test_auto_on_bf16_uses_torch_without_exporting(tmp_path):
     enc = _encoder(tmp_path, precision="bf16")
     assert enc._resolved()["backend"] == "torch"
     assert enc.active_backend == "torch" and not (tmp_path / "onnx").exists()
+
+
+def test_thread_tuner_does_not_time_the_session_creation():
+    from cartgraph.text._threads import ThreadTuner
+
+    tuner = ThreadTuner([2, 1])
+    prepared = []
+    with tuner.run(100, prepare=lambda threads: (prepared.append(threads), time.sleep(0.2))) as threads:
+        pass
+    assert prepared == [threads] and tuner.cost[threads] < 0.2 / 100 / 10

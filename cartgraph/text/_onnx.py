@@ -87,6 +87,9 @@ class OnnxRunner:
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.log_severity_level = 3
+            # Idle workers sleep instead of spinning: as fast on an idle 2-core box (811 vs
+            # 805 texts/s), far faster when another process holds a core (455 vs 281).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._sessions[threads] = ort.InferenceSession(self.source, options, providers=["CPUExecutionProvider"],
                                                            disabled_optimizers=_DISABLED_FUSIONS)
         return self._sessions[threads]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -64,11 +64,17 @@ class ThreadTuner:
         self.cost[threads] = per if old is None else (1 - self.smoothing) * old + self.smoothing * per
 
     @contextmanager
-    def run(self, work: int) -> Iterator[int]:
-        """Run one batch under the chosen thread count, timing it; restores nothing."""
+    def run(self, work: int, prepare: Callable[[int], object] | None = None) -> Iterator[int]:
+        """Run one batch under the chosen thread count, timing it; restores nothing.
+
+        ``prepare(threads)``, if given, runs before the clock starts (e.g. creating a
+        runtime session for that thread count, a one-time cost that is not the batch's).
+        """
         threads = self.choose()
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
+        if prepare is not None:
+            prepare(threads)
         start = time.perf_counter()
         yield threads
         self.record(threads, time.perf_counter() - start, work)

@@ -286,7 +286,7 @@ class TextEncoder:
             mask = col[None, :] < lengths[rows, None]
             input_ids = np.where(mask, flat[np.minimum(starts[rows, None] + col[None, :], len(flat) - 1)], pad)
             if m["runner"] is not None:
-                with self._threads(input_ids.size) as threads:
+                with self._threads(input_ids.size, m["runner"].session) as threads:
                     vectors = m["runner"](input_ids, mask.astype(np.int64), threads)
                 out[order_t[start:start + len(rows)]] = torch.from_numpy(vectors)
                 if progress is not None:
@@ -320,8 +320,10 @@ class TextEncoder:
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
-    def _threads(self, work: int) -> Any:
-        """Context for one batch giving its CPU thread count: fixed or measured (``None`` on a GPU)."""
+    def _threads(self, work: int, prepare: Any = None) -> Any:
+        """Context for one batch giving its CPU thread count: fixed or measured (``None`` on a GPU).
+
+        ``prepare(threads)`` runs untimed before a measured batch (see ``ThreadTuner.run``)."""
         from contextlib import nullcontext
 
         torch = self._loaded["torch"]
@@ -334,7 +336,7 @@ class TextEncoder:
             from cartgraph.text._threads import ThreadTuner, thread_candidates
 
             self._tuner = ThreadTuner(thread_candidates(_cpu_count(torch)))
-        return self._tuner.run(work)
+        return self._tuner.run(work, prepare)
 
 
 # ---------------------------------------------------------------------- helpers
