@@ -89,7 +89,7 @@ def run(domain: str, seed: int) -> dict:
                                         seed, rl.sources, rl.max_valid)
     cut = last_split(train, rl.graph_fraction, rl.max_episodes, rl.max_size, seed, rl.sources, max_valid=10_000)
     for name, (data, episodes, pm) in {"time": (graph, valid, pairs),
-                                       "last": (cut.valid_graph, cut.valid, cut.valid_pairs),
+                                       "last": (cut.valid_graphs[0], cut.valid, cut.valid_pairs[0]),
                                        "users": _users_slice(train, rl.max_size, seed)}.items():
         make = builder._maker(data, vec, None, lambda d: _resolve(None, d))
         slices[name] = ([make(e) for e in episodes], [e.target for e in episodes], [len(e.anchors) for e in episodes], pm)

@@ -91,14 +91,15 @@ def test_last_split_validates_on_each_users_last_training_bundle(electronic):
     assert again.valid == cut.valid and again.train == cut.train
     ub = electronic.user_bundles
     choosers = int((ub.groupby("user_id").size() >= 2).sum())
-    assert len(cut.valid_graph.user_bundles) == len(ub) - int(ub["user_id"].nunique())
+    assert len(cut.valid_graphs) == 1 and set(cut.valid_fold) == {0}
+    assert len(cut.valid_graphs[0].user_bundles) == len(ub) - int(ub["user_id"].nunique())
     assert 0 < len(cut.valid) <= min(40, choosers)          # max_valid defaults to max_episodes // 3
-    owned = cut.valid_graph.interactions().tocsr()
+    owned = cut.valid_graphs[0].interactions().tocsr()
     for e in cut.valid:
         mine = set(owned[e.user].indices.tolist())
         assert e.target and not e.target & mine                # "new" mode: only items the user lacked
         assert e.exclude == frozenset(mine) - {e.anchors[0]}
-        assert all(cut.valid_pairs[e.anchors[0], t] for t in e.target)   # pairs of the held-out bundles
+        assert all(cut.valid_pairs[0][e.anchors[0], t] for t in e.target)   # pairs of the held-out bundles
     assert cut.train and len(cut.train_graphs) == 1 and set(cut.train_fold) == {0}
 
 
@@ -116,7 +117,11 @@ def test_user_folds_never_read_the_episode_users_data(electronic):
     for e, k in zip(episodes, fold):
         assert e.user is None and all(pairs[k][e.anchors[0], t] for t in e.target)
     cut = last_split(electronic, 0.6, 120, 5, seed=0, train_from="users")
-    assert len(cut.train_graphs) == 5 and max(cut.train_fold) < 5
+    assert len(cut.train_graphs) == 4 and set(cut.train_fold) == {0, 1, 2, 3}   # group 0 validates
+    assert len(cut.valid_graphs) == 2 and set(cut.valid_fold) == {0, 1}
+    extra = [e for e, k in zip(cut.valid, cut.valid_fold) if k == 1]
+    assert extra and all(e.user is None for e in extra)
+    assert not {id(e) for e in extra} & {id(e) for e in cut.train}
     with pytest.raises(Exception, match="train_from"):
         last_split(electronic, 0.6, 120, 5, seed=0, train_from="nope")
 

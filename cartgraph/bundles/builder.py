@@ -110,10 +110,13 @@ class BundleBuilder:
                 makers = [self._maker(g, item_vectors, complements, rel_of) for g in cut.train_graphs]
                 fold_of = {id(e): k for e, k in zip(cut.train, cut.train_fold)}  # the episodes of this cut
                 make = lambda e: makers[fold_of[id(e)]](e)  # noqa: E731
-                make_valid = self._maker(cut.valid_graph, item_vectors, complements, rel_of)
+                valid_makers = [self._maker(g, item_vectors, complements, rel_of) for g in cut.valid_graphs]
+                valid_of = {id(e): k for e, k in zip(cut.valid, cut.valid_fold)}
+                make_valid = lambda e: valid_makers[valid_of[id(e)]](e)  # noqa: E731
                 policy, self.history_ = train_policy(make, cut.train, cut.valid, policy, cfg, seed, progress,
-                                                     episode_pairs=[cut.train_pairs[k] for k in cut.train_fold],
-                                                     make_valid_request=make_valid, valid_pairs=cut.valid_pairs)
+                                                     [cut.train_pairs[k] for k in cut.train_fold],
+                                                     make_valid_request=make_valid,
+                                                     valid_pairs=[cut.valid_pairs[k] for k in cut.valid_fold])
             else:
                 by_time = cfg.episodes == "time" or (cfg.episodes == "auto" and has_times(dataset, cfg.sources))
                 if by_time:

@@ -219,16 +219,18 @@ def has_user_bundles(dataset: Dataset, min_users: int = 10) -> bool:
 class LastSplit:
     """:func:`last_split`'s result. Training episode ``train[j]`` is read against
     ``train_graphs[train_fold[j]]`` with reward pairs ``train_pairs[train_fold[j]]``;
-    validation episodes are read against ``valid_graph`` (metric pairs ``valid_pairs``:
-    items sharing a held-out last bundle)."""
+    validation episode ``valid[j]`` against ``valid_graphs[valid_fold[j]]``, its metric pairs
+    ``valid_pairs[valid_fold[j]]`` (for the last-bundle slice, fold 0: items sharing a
+    held-out last bundle)."""
 
     train_graphs: list[Dataset]
     train: list[Episode]
     train_fold: list[int]
     train_pairs: list[sp.csr_matrix]
-    valid_graph: Dataset
+    valid_graphs: list[Dataset]
     valid: list[Episode]
-    valid_pairs: sp.csr_matrix
+    valid_fold: list[int]
+    valid_pairs: list[sp.csr_matrix]
 
 
 def user_folds(dataset: Dataset, folds: int, max_episodes: int, max_size: int, seed: int,
@@ -280,7 +282,10 @@ def last_split(dataset: Dataset, graph_fraction: float, max_episodes: int, max_s
     bundles. At most ``max_valid`` (default ``max_episodes // 3``) validation episodes are
     kept, a seeded sample. Training episodes come from the remaining data, never from the
     validation bundles: ``train_from="time"``: :func:`time_split` (its own validation share
-    folded back into training); ``"users"``: :func:`user_folds` with ``folds`` groups.
+    folded back into training); ``"users"``: :func:`user_folds` with ``folds`` groups, of
+    which the first is held out as more validation (anonymous episodes read against the
+    other users' data: a larger slice whose recall and substitute-rate changes track the
+    test's, see ``benchmarks/bundle_validation.py``).
     """
     from cartgraph.bundles.metrics import pair_matrix
     from cartgraph.evaluation import splits
@@ -309,8 +314,14 @@ def last_split(dataset: Dataset, graph_fraction: float, max_episodes: int, max_s
     valid = [valid[i] for i in np.sort(rng.permutation(len(valid))[:_n_valid(max_episodes, max_valid)])]
     valid_pairs = pair_matrix([list(dict.fromkeys(int(i) for i in rest.item_vocab.indices(members[b])))
                                for b in held["bundle_id"]], dataset.n_items)
+    valid_graphs, valid_fold, valid_pair_list = [rest], [0] * len(valid), [valid_pairs]
     if train_from == "users":
-        graphs, train, fold, pairs = user_folds(rest, folds, max_episodes, max_size, seed, sources)
+        graphs, episodes, fold, pairs = user_folds(rest, folds, max_episodes, max_size, seed, sources)
+        held = [e for e, k in zip(episodes, fold) if k == 0][:_n_valid(max_episodes, max_valid)]
+        valid, valid_fold = valid + held, valid_fold + [1] * len(held)
+        valid_graphs, valid_pair_list = valid_graphs + [graphs[0]], valid_pair_list + [pairs[0]]
+        train = [e for e, k in zip(episodes, fold) if k != 0]
+        fold, graphs, pairs = [k - 1 for k in fold if k != 0], graphs[1:], pairs[1:]
     else:
         graph, train, more, train_pairs = time_split(rest, graph_fraction, 0.1, max_episodes, max_size, seed,
                                                      sources, max_valid=max_episodes)
@@ -319,4 +330,4 @@ def last_split(dataset: Dataset, graph_fraction: float, max_episodes: int, max_s
     if not valid or not train:
         raise ConfigError(f"{dataset.name}: the 'last' episode split found {len(train)} training and "
                           f"{len(valid)} validation episodes")
-    return LastSplit(graphs, train, fold, pairs, rest, valid, valid_pairs)
+    return LastSplit(graphs, train, fold, pairs, valid_graphs, valid, valid_fold, valid_pair_list)

@@ -155,13 +155,14 @@ def episode_rewards(steps: Sequence[Step], ep: Episode, cfg: RLConfig, pairs: sp
 
 
 def _greedy_eval(policy: LinearPolicy, requests: list[Request], episodes: list[Episode], cfg: RLConfig,
-                 pairs: sp.csr_matrix | None) -> dict[str, float]:
+                 pairs_of: list[sp.csr_matrix | None]) -> dict[str, float]:
     """The greedy walk on validation: mean shaped ``reward``, ``recall``, ``complement_precision``
-    (against ``pairs``) and ``substitute_rate`` (as :mod:`~cartgraph.bundles.metrics` defines them)."""
+    (episode ``j`` against ``pairs_of[j]``) and ``substitute_rate`` (as
+    :mod:`~cartgraph.bundles.metrics` defines them)."""
     from cartgraph.bundles.metrics import bundle_metrics, mean_metrics
 
     rew, rows = [], []
-    for req, ep in zip(requests, episodes):
+    for req, ep, pairs in zip(requests, episodes, pairs_of):
         items, steps = decode(req, policy)
         rew.append(episode_rewards(steps, ep, cfg, pairs).sum())
         t = req.tables
@@ -207,10 +208,10 @@ def _episode_gradient(policy: LinearPolicy, req: Request, ep: Episode, cfg: RLCo
 
 def train_policy(make_request: Callable[[Episode], Request], train: list[Episode], valid: list[Episode],
                  init: LinearPolicy, cfg: RLConfig, seed: int = 0, progress: bool = False,
-                 pairs: sp.csr_matrix | None = None, *,
+                 pairs: sp.csr_matrix | Sequence[sp.csr_matrix] | None = None, *,
                  make_valid_request: Callable[[Episode], Request] | None = None,
-                 valid_pairs: sp.csr_matrix | None = None,
-                 episode_pairs: Sequence[sp.csr_matrix] | None = None) -> tuple[LinearPolicy, list[dict[str, float]]]:
+                 valid_pairs: sp.csr_matrix | Sequence[sp.csr_matrix] | None = None,
+                 ) -> tuple[LinearPolicy, list[dict[str, float]]]:
     """Tune ``init``'s weights on ``train`` episodes, early-stopped on ``valid``.
 
     Args:
@@ -218,11 +219,11 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
         train, valid: episodes from :func:`cartgraph.bundles.episodes.time_split`.
         init: starting weights (e.g. the hand-set ones).  seed: fixes the result.
         pairs: boolean ``(n_items, n_items)`` "bought together in the episode period"
-            (the complement reward); None for none.
+            (the complement reward), or one such matrix per training episode (cross-fitted
+            episodes read different data); None for none.
         make_valid_request, valid_pairs: the same for the validation episodes when they read
-            other data than the training episodes (default: ``make_request`` and ``pairs``).
-        episode_pairs: one reward pair matrix per training episode (cross-fitted episodes
-            read different data), instead of ``pairs``; validation then needs ``valid_pairs``.
+            other data than the training episodes (default: ``make_request`` and ``pairs``;
+            per-episode training ``pairs`` need ``valid_pairs``).
 
     Returns:
         the best policy (by validation recall or reward, ``cfg.select_on``) and the learning
@@ -235,13 +236,12 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
     if not train or not valid:
         raise ConfigError(f"train_policy needs training and validation episodes, got {len(train)} and {len(valid)}")
 
-    if episode_pairs is not None and len(episode_pairs) != len(train):
-        raise ConfigError(f"train_policy: episode_pairs must have one matrix per training episode "
-                          f"({len(train)}), got {len(episode_pairs)}")
     tr_req = [make_request(e) for e in train]
     va_req = [(make_valid_request or make_request)(e) for e in valid]
-    vpairs = pairs if valid_pairs is None else valid_pairs
-    tr_pairs = [pairs] * len(train) if episode_pairs is None else list(episode_pairs)
+    if valid_pairs is None and isinstance(pairs, Sequence):
+        raise ConfigError("train_policy: per-episode training pairs need valid_pairs")
+    tr_pairs = _per_episode(pairs, len(train), "pairs")
+    vpairs = _per_episode(pairs if valid_pairs is None else valid_pairs, len(valid), "valid_pairs")
     candidates = {"init": init.weights} | {n: LinearPolicy.from_dict(STARTS[n]).weights for n in cfg.starts}
     scored = {n: _greedy_eval(LinearPolicy(w), va_req, valid, cfg, vpairs) for n, w in candidates.items()}
     by_recall = _selector(dataclasses.replace(cfg, select_on="recall"), {})
@@ -263,11 +263,21 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
     return LinearPolicy(weights, init.temperature), history
 
 
+def _per_episode(pairs: sp.csr_matrix | Sequence[sp.csr_matrix] | None, n: int,
+                 name: str) -> list[sp.csr_matrix | None]:
+    """One pair matrix (or None) per episode from a shared matrix or a per-episode sequence."""
+    if not isinstance(pairs, Sequence):
+        return [pairs] * n
+    if len(pairs) != n:
+        raise ConfigError(f"train_policy: {name} must be one matrix or one per episode ({n}), got {len(pairs)}")
+    return list(pairs)
+
+
 def _reinforce(init: np.ndarray, tr_req: list[Request], va_req: list[Request], train: list[Episode],
                valid: list[Episode], cfg: RLConfig, key: Callable, seed: int, progress: bool,
-               pairs: list[sp.csr_matrix | None], vpairs: sp.csr_matrix | None) -> tuple[np.ndarray, tuple, list[dict]]:
+               pairs: list[sp.csr_matrix | None], vpairs: list[sp.csr_matrix | None]) -> tuple[np.ndarray, tuple, list[dict]]:
     """One REINFORCE run from weights ``init`` ``(F,)``: the best weights, their key and the curve
-    (``pairs``: each training episode's reward pairs)."""
+    (``pairs``, ``vpairs``: each training / validation episode's pairs)."""
     from tqdm.auto import tqdm
 
     rng = np.random.default_rng(seed)
