@@ -14,7 +14,8 @@ price) and leave the evidence the walk reads.
 Data of users choosing bundles over time (BundleRec) can be cut by :func:`last_split`:
 validation is each user's *last* training bundle, read against everything else, exactly
 as the test reads the training data (``splits.last_bundle`` one step earlier), and the
-training episodes are cut by time from the rest.
+training episodes are cut by time from the rest or cross-fitted over user groups
+(:func:`user_folds`: each group's bundles read against the other users' data).
 """
 from __future__ import annotations
 
@@ -317,8 +318,8 @@ def last_split(dataset: Dataset, graph_fraction: float, max_episodes: int, max_s
     valid_graphs, valid_fold, valid_pair_list = [rest], [0] * len(valid), [valid_pairs]
     if train_from == "users":
         graphs, episodes, fold, pairs = user_folds(rest, folds, max_episodes, max_size, seed, sources)
-        held = [e for e, k in zip(episodes, fold) if k == 0][:_n_valid(max_episodes, max_valid)]
-        valid, valid_fold = valid + held, valid_fold + [1] * len(held)
+        extra = [e for e, k in zip(episodes, fold) if k == 0][:_n_valid(max_episodes, max_valid)]
+        valid, valid_fold = valid + extra, valid_fold + [1] * len(extra)
         valid_graphs, valid_pair_list = valid_graphs + [graphs[0]], valid_pair_list + [pairs[0]]
         train = [e for e, k in zip(episodes, fold) if k != 0]
         fold, graphs, pairs = [k - 1 for k in fold if k != 0], graphs[1:], pairs[1:]

@@ -127,8 +127,7 @@ class RLConfig:
         if (self.episodes not in ("auto", "time", "bundles", "last", "users")
                 or self.select_on not in ("guarded", "recall", "reward")):
             raise ConfigError(f"RLConfig: episodes must be 'auto', 'time', 'bundles', 'last' or 'users' and select_on "
-                              f"'guarded', "
-                              f"'recall' or 'reward', got {self.episodes!r}, {self.select_on!r}")
+                              f"'guarded', 'recall' or 'reward', got {self.episodes!r}, {self.select_on!r}")
         if not self.prox >= 0:
             raise ConfigError(f"RLConfig.prox must be >= 0, got {self.prox!r}")
         if self.epochs < 1 or self.rollouts < 2 or self.batch < 1 or self.max_size < 2:
