@@ -324,3 +324,30 @@ def test_keep_norm_and_prox_shape_the_rl_step(shop):
     assert pulled.weights_ == pytest.approx(bad)
     with pytest.raises(ConfigError, match="prox"):
         RLConfig(prox=-1.0)
+
+
+def test_train_policy_takes_ready_made_requests(shop):
+    """Cross-fitted episodes read different data, so the builder hands ``train_policy`` one
+    request per episode: the same requests ready-made or from a maker give the same policy;
+    a wrong count or a missing validation maker is refused."""
+    from cartgraph.bundles.builder import default_relevance
+    from cartgraph.bundles.episodes import time_split
+    from cartgraph.bundles.policy import LinearPolicy
+    from cartgraph.bundles.rl import train_policy
+
+    ds, vec = shop
+    b = BundleBuilder(size=4, rl=None)
+    graph, train, valid, pairs = time_split(ds, 0.6, 0.25, 60, 4, seed=0)
+    make = b._maker(graph, vec, None, default_relevance)
+    bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0}
+    cfg = RLConfig(epochs=2, max_size=4, starts=(), select_on="reward", lr=0.1, patience=2)
+    init = LinearPolicy.from_dict(bad)
+    by_maker, _ = train_policy(make, train, valid, init, cfg, 0, False, pairs)
+    ready, _ = train_policy([make(e) for e in train], train, valid, init, cfg, 0, False, pairs,
+                            make_valid_request=[make(e) for e in valid])
+    assert not np.array_equal(by_maker.weights, init.weights)
+    np.testing.assert_array_equal(ready.weights, by_maker.weights)
+    with pytest.raises(ConfigError, match=r"make_request must be .* one request per episode \(%d\), got 1" % len(train)):
+        train_policy([make(train[0])], train, valid, init, cfg, 0, False, pairs, make_valid_request=make)
+    with pytest.raises(ConfigError, match="ready-made training requests need make_valid_request"):
+        train_policy([make(e) for e in train], train, valid, init, cfg, 0, False, pairs)

@@ -108,12 +108,10 @@ class BundleBuilder:
                 cut = last_split(dataset, cfg.graph_fraction, cfg.max_episodes, cfg.max_size, seed, cfg.sources,
                                  cfg.max_valid, train_from="time" if cfg.episodes == "last" else "users")
                 makers = [self._maker(g, item_vectors, complements, rel_of) for g in cut.train_graphs]
-                fold_of = {id(e): k for e, k in zip(cut.train, cut.train_fold)}  # the episodes of this cut
-                make = lambda e: makers[fold_of[id(e)]](e)  # noqa: E731
                 valid_makers = [self._maker(g, item_vectors, complements, rel_of) for g in cut.valid_graphs]
-                valid_of = {id(e): k for e, k in zip(cut.valid, cut.valid_fold)}
-                make_valid = lambda e: valid_makers[valid_of[id(e)]](e)  # noqa: E731
-                policy, self.history_ = train_policy(make, cut.train, cut.valid, policy, cfg, seed, progress,
+                requests = [makers[k](e) for e, k in zip(cut.train, cut.train_fold)]  # each reads its own fold
+                make_valid = [valid_makers[k](e) for e, k in zip(cut.valid, cut.valid_fold)]
+                policy, self.history_ = train_policy(requests, cut.train, cut.valid, policy, cfg, seed, progress,
                                                      [cut.train_pairs[k] for k in cut.train_fold],
                                                      make_valid_request=make_valid,
                                                      valid_pairs=[cut.valid_pairs[k] for k in cut.valid_fold])

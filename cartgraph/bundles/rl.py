@@ -205,16 +205,18 @@ def _episode_gradient(policy: LinearPolicy, req: Request, ep: Episode, cfg: RLCo
     return grad / cfg.rollouts, float(returns[:, 0].mean()) if horizon else 0.0
 
 
-def train_policy(make_request: Callable[[Episode], Request], train: list[Episode], valid: list[Episode],
-                 init: LinearPolicy, cfg: RLConfig, seed: int = 0, progress: bool = False,
+def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request], train: list[Episode],
+                 valid: list[Episode], init: LinearPolicy, cfg: RLConfig, seed: int = 0, progress: bool = False,
                  pairs: sp.csr_matrix | Sequence[sp.csr_matrix] | None = None, *,
-                 make_valid_request: Callable[[Episode], Request] | None = None,
+                 make_valid_request: Callable[[Episode], Request] | Sequence[Request] | None = None,
                  valid_pairs: sp.csr_matrix | Sequence[sp.csr_matrix] | None = None,
                  ) -> tuple[LinearPolicy, list[dict[str, float]]]:
     """Tune ``init``'s weights on ``train`` episodes, early-stopped on ``valid``.
 
     Args:
-        make_request: episode → prepared walk request (built from pre-episode data only).
+        make_request: episode → prepared walk request (built from pre-episode data only), or
+            the training episodes' requests ready-made, one per episode in ``train`` order
+            (cross-fitted episodes read different data).
         train, valid: episodes from :func:`cartgraph.bundles.episodes.time_split`.
         init: starting weights (e.g. the hand-set ones).  seed: fixes the result.
         pairs: boolean ``(n_items, n_items)`` "bought together in the episode period"
@@ -222,7 +224,8 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
             episodes read different data); None for none.
         make_valid_request, valid_pairs: the same for the validation episodes when they read
             other data than the training episodes (default: ``make_request`` and ``pairs``;
-            per-episode training ``pairs`` need ``valid_pairs``).
+            ready-made training requests need ``make_valid_request`` and per-episode training
+            ``pairs`` need ``valid_pairs``).
 
     Returns:
         the best policy (by validation recall or reward, ``cfg.select_on``) and the learning
@@ -235,8 +238,11 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
     if not train or not valid:
         raise ConfigError(f"train_policy needs training and validation episodes, got {len(train)} and {len(valid)}")
 
-    tr_req = [make_request(e) for e in train]
-    va_req = [(make_valid_request or make_request)(e) for e in valid]
+    tr_req = _requests(make_request, train, "make_request")
+    if make_valid_request is None and not callable(make_request):
+        raise ConfigError("train_policy: ready-made training requests need make_valid_request")
+    va_req = _requests(make_request if make_valid_request is None else make_valid_request, valid,
+                       "make_valid_request")
     if valid_pairs is None and isinstance(pairs, Sequence):
         raise ConfigError("train_policy: per-episode training pairs need valid_pairs")
     tr_pairs = _per_episode(pairs, len(train), "pairs")
@@ -260,6 +266,17 @@ def train_policy(make_request: Callable[[Episode], Request], train: list[Episode
     if len(runs) > 1:
         history[0]["bonus_valid"] = {str(h[0]["complement_bonus"]): h[0]["kept_valid_recall"] for _, _, h in runs}
     return LinearPolicy(weights, init.temperature), history
+
+
+def _requests(make: Callable[[Episode], Request] | Sequence[Request], episodes: list[Episode],
+              name: str) -> list[Request]:
+    """One walk request per episode, made by ``make`` or given ready-made (one per episode)."""
+    if callable(make):
+        return [make(e) for e in episodes]
+    if len(make) != len(episodes):
+        raise ConfigError(f"train_policy: {name} must be a callable or one request per episode "
+                          f"({len(episodes)}), got {len(make)}")
+    return list(make)
 
 
 def _per_episode(pairs: sp.csr_matrix | Sequence[sp.csr_matrix] | None, n: int,
