@@ -285,23 +285,25 @@ class TextEncoder:
             col = np.arange(width)
             mask = col[None, :] < lengths[rows, None]
             input_ids = np.where(mask, flat[np.minimum(starts[rows, None] + col[None, :], len(flat) - 1)], pad)
-            if m["runner"] is not None:
-                with self._threads(input_ids.size, m["runner"].session) as threads:
-                    vectors = m["runner"](input_ids, mask.astype(np.int64), threads)
-                out[order_t[start:start + len(rows)]] = torch.from_numpy(vectors)
-                if progress is not None:
-                    progress.update(len(rows))
-                continue
-            input_ids = torch.from_numpy(input_ids)
-            mask = torch.from_numpy(mask.astype(np.int64))
-            if on_gpu:
-                input_ids = input_ids.pin_memory().to(device, non_blocking=True)
-                mask = mask.pin_memory().to(device, non_blocking=True)
-            with self._threads(input_ids.numel()):
-                out[order_t[start:start + len(rows)]] = self._forward(input_ids, mask)
+            out[order_t[start:start + len(rows)]] = self._run_batch(m, input_ids, mask.astype(np.int64), on_gpu)
             if progress is not None:
                 progress.update(len(rows))
         return out.cpu().numpy()
+
+    def _run_batch(self, m: dict[str, Any], input_ids: np.ndarray, mask: np.ndarray, on_gpu: bool) -> Any:
+        """Pooled unit vectors ``(b, dim)`` of one padded batch (``input_ids``, ``mask``: int64
+        ``(b, width)``), by ONNX Runtime when it is the active backend, else by torch."""
+        torch = m["torch"]
+        if m["runner"] is not None:
+            with self._threads(input_ids.size, m["runner"].session) as threads:
+                return torch.from_numpy(m["runner"](input_ids, mask, threads))
+        ids_t, mask_t = torch.from_numpy(input_ids), torch.from_numpy(mask)
+        if on_gpu:
+            device = self._settings["device"]
+            ids_t = ids_t.pin_memory().to(device, non_blocking=True)
+            mask_t = mask_t.pin_memory().to(device, non_blocking=True)
+        with self._threads(ids_t.numel()):
+            return self._forward(ids_t, mask_t)
 
     def _forward(self, input_ids: Any, mask: Any) -> Any:
         """Model + pooling + L2 normalisation of one batch; float32 ``(b, dim)`` tensor."""
