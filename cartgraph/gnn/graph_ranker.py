@@ -1,0 +1,252 @@
+"""A text-aware graph re-ranker trained fold-out on several periods: :class:`TextGraphRanker`.
+
+The model is two stages over the heterogeneous shop graph (users, items with text
+vectors, categories, purchase times):
+
+1. *Fixed message passing* builds, for each user, ``C`` candidate items (the best new
+   items of EASE whose cold columns come from text neighbours,
+   :class:`~cartgraph.gnn.text_ease.TextEASE`) and ``F`` features per (user, candidate)
+   — EASE from the whole / recency-weighted / last-basket history, text-neighbour
+   propagation, text cosines to the user's items, category shares, popularity and its
+   recent trend, item age (:mod:`cartgraph.gnn.pair_features`). No feature is an id,
+   so what is learned on one period can carry to the next.
+2. A *learned scorer* ``s(u, i) = wᵀ z + vᵀ ReLU(W z + b)`` over the standardised
+   features ``z`` (each view standardised over its own candidate pairs), trained with a
+   softmax over each user's ``C`` candidates against what the user bought next.
+
+Training is fold-out over several rolling cuts of the training data
+(:func:`~cartgraph.gnn.rolling_folds.rolling_folds`: time windows on Online Retail, the
+user's last, second-last, ... basket on Instacart), so the scorer sees several periods;
+serving computes the features from all of the training data. The other items rank below
+the candidates in EASE order. At initialisation ``w`` puts −1 on ``ease_rank`` and ``v = 0``,
+so the untrained model ranks exactly as the text-imputed EASE; early stopping on a
+validation split may keep that (epoch 0).
+
+Example::
+
+    model = TextGraphRanker(lam=500, fold="time").fit(split.train, valid=valid_split, item_vectors=v)
+    items, scores = model.recommend([0, 1, 2], k=20)          # (3, 20) each
+"""
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from cartgraph.baselines.base import MatrixRecommender
+from cartgraph.dataset import Dataset
+from cartgraph.errors import ConfigError
+from cartgraph.gnn.item_features import text_features
+from cartgraph.gnn.pair_features import FEATURES, PairBatch, PairSettings, item_category_matrix, pair_features
+from cartgraph.gnn.rolling_folds import ROLLING_FOLDS, identified_events, rolling_folds
+from cartgraph.gnn.text_ease import text_neighbours
+from cartgraph.gnn.trainer import TrainHistory
+
+__all__ = ["TextGraphRanker", "PairScorer"]
+
+VALID_METRICS = ("recall@20", "ndcg@20")
+
+
+class PairScorer(torch.nn.Module):
+    """``s = wᵀ z + vᵀ ReLU(W z + b)``: ``(n, C, F)`` → ``(n, C)``.
+
+    Starts as ``−z[rank]`` (``w`` = −1 on the column ``rank``, ``v = 0``), i.e. the
+    candidates' given order.
+    """
+
+    def __init__(self, n_features: int, hidden: int, rank_column: int, generator: torch.Generator) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, 1, bias=False)
+        self.hidden = torch.nn.Linear(n_features, hidden)
+        self.out = torch.nn.Linear(hidden, 1, bias=False)
+        with torch.no_grad():
+            self.linear.weight.zero_()
+            self.linear.weight[0, rank_column] = -1.0
+            bound = 1.0 / np.sqrt(n_features)
+            self.hidden.weight.uniform_(-bound, bound, generator=generator)
+            self.hidden.bias.uniform_(-bound, bound, generator=generator)
+            self.out.weight.zero_()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.linear(z) + self.out(torch.relu(self.hidden(z)))).squeeze(-1)
+
+
+class TextGraphRanker(MatrixRecommender):
+    """Graph pair features + a learned scorer, trained fold-out (see the module docstring).
+
+    Args:
+        lam: EASE's λ (choose it on validation). neighbours: text neighbours of a cold
+            item's imputed EASE scores (0: cold items score 0).
+        candidates: ``C``, items re-ranked per user (≥ 1).
+        fold: ``"time"`` or ``"basket"`` (see :mod:`cartgraph.gnn.rolling_folds`).
+        n_folds: rolling cuts the scorer trains on (≥ 1). fold_fraction: window of a
+            ``"time"`` cut as a share of the time span.
+        half_life_days, recent_days, text_k, clock: feature settings
+            (:class:`~cartgraph.gnn.pair_features.PairSettings`; ``clock`` default:
+            ``"global"`` for ``fold="time"``, ``"user"`` for ``"basket"``).
+        features: the feature names used (default: all of :data:`FEATURES`;
+            ``"ease_rank"`` is always kept, the start ranking needs it).
+        hidden: width of the scorer's hidden layer (≥ 1).
+        epochs: maximum passes over the training users (≥ 0; 0 = the text-imputed EASE).
+        lr, weight_decay: Adam's. batch_users: users per step.
+        eval_every, patience: validate every this many epochs; stop after ``patience``
+            validations without improvement (validation also runs before training).
+        seed: seeds initialisation and shuffling. valid_metric: ``"ndcg@20"`` or ``"recall@20"``.
+
+    Attributes (after ``fit``): ``history_`` (:class:`~cartgraph.gnn.trainer.TrainHistory`;
+    ``best_epoch`` = epochs trained of the kept weights, 0 = untrained), ``n_train_users_``
+    (per fold), ``fit_seconds_``.
+
+    Shapes: ``recommend(users (b,), k)`` → ``items (b, k)``, ``scores (b, k)``.
+    """
+
+    def __init__(self, lam: float = 500.0, neighbours: int = 10, candidates: int = 100, *, fold: str = "time",
+                 n_folds: int = 3, fold_fraction: float = 0.2, half_life_days: float = 30.0,
+                 recent_days: float = 30.0, text_k: int = 10, clock: str | None = None, features: Sequence[str] | None = None,
+                 hidden: int = 32, epochs: int = 100, lr: float = 1e-2, weight_decay: float = 1e-4,
+                 batch_users: int = 256, eval_every: int = 1, patience: int = 10, seed: int = 0,
+                 valid_metric: str = "ndcg@20") -> None:
+        super().__init__(batch_size=1024)
+        clock = clock or ("global" if fold == "time" else "user")
+        self.settings = PairSettings(lam, neighbours, candidates, half_life_days, recent_days, text_k, clock)
+        self.settings.check()
+        if fold not in ROLLING_FOLDS:
+            raise ConfigError(f"fold must be one of {ROLLING_FOLDS}, got {fold!r}")
+        names = list(FEATURES if features is None else features)
+        bad = sorted(set(names) - set(FEATURES))
+        if bad or not names:
+            raise ConfigError(f"features: unknown {bad} (known: {list(FEATURES)})" if bad else "features is empty")
+        if "ease_rank" not in names:
+            names.append("ease_rank")
+        self.feature_names = [n for n in FEATURES if n in names]
+        if hidden < 1 or epochs < 0 or batch_users < 1 or eval_every < 0 or patience < 1:
+            raise ConfigError(f"need hidden >= 1, epochs >= 0, batch_users >= 1, eval_every >= 0, patience >= 1; "
+                              f"got {hidden}, {epochs}, {batch_users}, {eval_every}, {patience}")
+        if not lr > 0 or weight_decay < 0:
+            raise ConfigError(f"need lr > 0 and weight_decay >= 0, got {lr}, {weight_decay}")
+        if valid_metric not in VALID_METRICS:
+            raise ConfigError(f"valid_metric must be one of {VALID_METRICS}, got {valid_metric!r}")
+        self.fold, self.n_folds, self.fold_fraction = fold, n_folds, fold_fraction
+        self.hidden, self.epochs, self.lr, self.weight_decay = hidden, epochs, lr, weight_decay
+        self.batch_users, self.eval_every, self.patience, self.seed = batch_users, eval_every, patience, seed
+        self.valid_metric = valid_metric
+
+    # ------------------------------------------------------------------ training
+    def fit(self, dataset: Dataset, valid=None, *, item_vectors: np.ndarray | None = None) -> "TextGraphRanker":
+        """Build the fold views and the serving view of ``dataset``, train the scorer.
+
+        Args:
+            valid: a validation :class:`~cartgraph.evaluation.splits.Split` whose ``train``
+                is ``dataset`` (early stopping on ``valid_metric``; never pass the test split).
+            item_vectors: ``(n_items, D)`` text vectors (default: encoded, cached).
+        """
+        if valid is not None and valid.train.n_items != dataset.n_items:
+            raise ConfigError(f"valid: its split fits on {valid.train.n_items} items, the dataset has "
+                              f"{dataset.n_items}; pass the validation split of this dataset")
+        t0 = time.perf_counter()
+        text = text_features(dataset, item_vectors)
+        cats = item_category_matrix(dataset)
+        every = np.arange(dataset.n_items)
+        nbrs = text_neighbours(text, every, every, self.settings.text_k)[0]
+        cols = [FEATURES.index(n) for n in self.feature_names]
+        zs, labels, self.n_train_users_ = [], [], []
+        for fold in rolling_folds(dataset, self.fold, self.n_folds, self.fold_fraction):
+            view = pair_features(dataset, fold.early_events, fold.now, text, cats, nbrs, self.settings)
+            hit = np.take_along_axis(fold.target[view.users].toarray() > 0, view.items, axis=1)   # (n, C)
+            keep = hit.any(axis=1)
+            zs.append(_standardise(view.features[:, :, cols])[keep])
+            labels.append(hit[keep])
+            self.n_train_users_.append(int(keep.sum()))
+        events = identified_events(dataset)
+        serve = pair_features(dataset, events, events["ts"].max(), text, cats, nbrs, self.settings)
+        self._set_serving(serve, _standardise(serve.features[:, :, cols]))
+        z = torch.as_tensor(np.concatenate(zs))
+        y = torch.as_tensor(np.concatenate(labels))
+        gen = torch.Generator().manual_seed(self.seed)
+        self.scorer_ = PairScorer(len(cols), self.hidden, self.feature_names.index("ease_rank"), gen)
+        self.history_ = self._train(z, y, gen, valid)
+        self._refresh()
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _train(self, z: torch.Tensor, y: torch.Tensor, gen: torch.Generator, valid) -> TrainHistory:
+        """Adam on the softmax over each user's candidates; keeps the best validated weights."""
+        hist = TrainHistory()
+        opt = torch.optim.Adam(self.scorer_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        best_state, stale = copy.deepcopy(self.scorer_.state_dict()), 0
+        check = valid is not None and self.eval_every > 0
+        if check:
+            hist.best_epoch, hist.best_score = 0, self._validate(valid)
+            hist.valid.append((0, hist.best_score))
+        t0 = time.perf_counter()
+        for epoch in range(1, self.epochs + 1):
+            order = torch.randperm(len(z), generator=gen)
+            total = 0.0
+            for start in range(0, len(z), self.batch_users):
+                b = order[start:start + self.batch_users]
+                logp = torch.log_softmax(self.scorer_(z[b]), dim=1)
+                loss = -(logp * y[b]).sum() / y[b].sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(b)
+            hist.loss.append(total / len(z))
+            if check and epoch % self.eval_every == 0:
+                score = self._validate(valid)
+                hist.valid.append((epoch, score))
+                if score > hist.best_score:
+                    hist.best_epoch, hist.best_score, stale = epoch, score, 0
+                    best_state = copy.deepcopy(self.scorer_.state_dict())
+                else:
+                    stale += 1
+                    if stale >= self.patience:
+                        break
+        if check:
+            self.scorer_.load_state_dict(best_state)
+        else:
+            hist.best_epoch = self.epochs
+        hist.seconds = time.perf_counter() - t0
+        return hist
+
+    def _validate(self, valid) -> float:
+        from cartgraph.evaluation import evaluate
+
+        self._refresh()
+        return float(evaluate(self, valid, ks=(20,), progress=False)[self.valid_metric])
+
+    def _set_serving(self, view: PairBatch, z: np.ndarray) -> None:
+        self.base_, self.user_items_ = view.base, view.history
+        self.serve_users_, self.serve_items_ = view.users, view.items
+        self._serve_z = torch.as_tensor(z)
+        self.row_of_ = np.full(view.history.shape[0], -1, np.int64)
+        self.row_of_[view.users] = np.arange(len(view.users))
+
+    def _refresh(self) -> None:
+        """Recompute the candidates' scores ``(n_serve, C)`` with the current scorer."""
+        with torch.no_grad():
+            self.serve_scores_ = self.scorer_(self._serve_z).double().numpy()
+
+    # ------------------------------------------------------------------ serving
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        base = self.base_.scores_of(self.user_items_[users])
+        out = base - base.max(axis=1, keepdims=True) - 1.0          # every other item: ≤ −1, EASE order
+        rows = self.row_of_[users]
+        has = np.flatnonzero(rows >= 0)
+        if len(has):
+            s = self.serve_scores_[rows[has]]
+            s = s - s.min(axis=1, keepdims=True)                    # candidates: ≥ 0
+            sub = out[has]
+            np.put_along_axis(sub, self.serve_items_[rows[has]], s, axis=1)
+            out[has] = sub
+        return out
+
+
+def _standardise(f: np.ndarray) -> np.ndarray:
+    """``(n, C, F)`` → the same, each feature to mean 0 and std 1 over all ``n × C`` pairs
+    (a constant feature becomes 0)."""
+    flat = f.reshape(-1, f.shape[2]).astype(np.float64)
+    mu, sd = flat.mean(axis=0), flat.std(axis=0)
+    return ((f - mu) / np.where(sd > 1e-9, sd, 1.0)).astype(np.float32)

@@ -1,0 +1,195 @@
+"""EASE with text-imputed cold columns: a one-hop aggregation over text-kNN item–item edges.
+
+EASE (Steck, 2019) scores ``s(u, ·) = x_u B``; an item nobody bought has an all-zero
+column of ``B``, so it never ranks. :class:`TextEASE` gives each such *cold* item the
+scores of its ``k`` nearest *warm* items by text cosine, weighted by that cosine
+(positive part, normalised to sum 1):
+
+    ``s(u, c) = Σ_j w_cj · s(u, j)``,  ``j`` over the ``k`` text neighbours of ``c``.
+
+That is one message-passing hop over SIMILAR_TO (text kNN) edges from warm items to
+cold ones; because it is linear it equals imputing ``B[:, c] = Σ_j w_cj B[:, j]``
+(the imputation of :func:`cartgraph.gnn.hetero_base.impute_cold_columns`), but it
+runs on scores, so EASE's dual (Woodbury) form works and no ``(I, I)`` matrix is built
+when there are fewer users than items. ``neighbours=0`` is plain EASE.
+
+:func:`tune_text_ease` chooses ``λ`` and ``k`` on a validation split (never on test).
+
+Example::
+
+    model = TextEASE(lam=500, neighbours=10).fit(split.train, item_vectors=vectors)
+    items, scores = model.recommend([0, 1, 2], k=20)          # (3, 20) each
+    s = model.scores_of(recency_weighted_rows)                # (b, n_items)
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from cartgraph.baselines.base import MatrixRecommender
+from cartgraph.baselines.ease import EASE
+from cartgraph.baselines.tuning import EASE_LAMBDAS
+from cartgraph.dataset import Dataset
+from cartgraph.errors import ConfigError
+
+__all__ = ["TextEASE", "tune_text_ease", "text_neighbours", "TEXT_EASE_NEIGHBOURS"]
+
+TEXT_EASE_NEIGHBOURS: tuple[int, ...] = (0, 1, 3, 10, 30)
+"""Values of ``k`` :func:`tune_text_ease` tries (0 = plain EASE)."""
+
+
+def text_neighbours(text: np.ndarray, query: np.ndarray, pool: np.ndarray, k: int,
+                    block: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` items of ``pool`` closest by cosine to each item of ``query``.
+
+    Args:
+        text: ``(I, D)`` item text vectors (any norm).
+        query, pool: item indices, shapes ``(q,)`` and ``(p,)``; an item is never its own
+            neighbour.
+        k: neighbours per query item (clipped to the pool size).
+
+    Returns:
+        ``(neighbours, cosines)``, shapes ``(q, k)`` int64 (item indices) and ``(q, k)``
+        float32, best first.
+    """
+    t = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
+    t = t.astype(np.float32)
+    k = min(k, len(pool) - 1 if np.isin(query, pool).any() else len(pool))
+    nbr = np.zeros((len(query), max(k, 0)), np.int64)
+    cos = np.zeros((len(query), max(k, 0)), np.float32)
+    if k <= 0:
+        return nbr, cos
+    for start in range(0, len(query), block):
+        q = query[start:start + block]
+        sim = t[q] @ t[pool].T                                          # (b, p)
+        sim[q[:, None] == pool[None, :]] = -np.inf
+        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sim, top, axis=1), axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        nbr[start:start + len(q)] = pool[top]
+        cos[start:start + len(q)] = np.take_along_axis(sim, top, axis=1)
+    return nbr, cos
+
+
+class TextEASE(MatrixRecommender):
+    """EASE whose cold items' scores come from their text neighbours (see the module docstring).
+
+    Args:
+        lam: EASE's ridge weight λ (> 0).
+        neighbours: ``k`` warm text neighbours per cold item (≥ 0; 0 = plain EASE).
+        batch_size: users scored at once in ``recommend``.
+
+    Attributes (after ``fit``):
+        ease_: the fitted :class:`~cartgraph.baselines.EASE`.
+        cold_: ``(n_cold,)`` indices of items without interactions.
+        cold_neighbours_, cold_weights_: ``(n_cold, k)`` warm neighbours and their
+            normalised weights.
+    """
+
+    def __init__(self, lam: float = 500.0, neighbours: int = 10, *, batch_size: int = 512) -> None:
+        super().__init__(batch_size=batch_size)
+        if not lam > 0:
+            raise ConfigError(f"TextEASE: lam must be > 0, got {lam!r}")
+        if isinstance(neighbours, bool) or not isinstance(neighbours, (int, np.integer)) or neighbours < 0:
+            raise ConfigError(f"TextEASE: neighbours must be an integer >= 0, got {neighbours!r}")
+        self.lam, self.neighbours = float(lam), int(neighbours)
+
+    def fit(self, dataset: Dataset, *, item_vectors: np.ndarray | None = None) -> "TextEASE":
+        """Fit on ``dataset.interactions()`` and the items' text vectors ``(n_items, D)``
+        (default: encoded with the bundled encoder, cached)."""
+        from cartgraph.gnn.item_features import text_features
+
+        return self.fit_text(dataset.interactions(), text_features(dataset, item_vectors))
+
+    def fit_text(self, matrix: sp.spmatrix, text: np.ndarray) -> "TextEASE":
+        """Fit on a binary user × item matrix ``(U, I)`` and text vectors ``(I, D)``."""
+        matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        if text.ndim != 2 or text.shape[0] != matrix.shape[1] or not np.isfinite(text).all():
+            raise ConfigError(f"TextEASE: text vectors must be finite, shape ({matrix.shape[1]}, D); "
+                              f"got {text.shape}")
+        self.ease_ = EASE(self.lam).fit_matrix(matrix)
+        warm = np.diff(matrix.tocsc().indptr) > 0
+        self.cold_ = np.flatnonzero(~warm)
+        k = self.neighbours if warm.any() else 0
+        nbr, cos = text_neighbours(text, self.cold_, np.flatnonzero(warm), k)
+        w = np.maximum(cos, 0.0)
+        self.cold_neighbours_ = nbr
+        self.cold_weights_ = (w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)).astype(np.float64)
+        self.user_items_ = matrix
+        return self
+
+    def _fit_matrix(self, X: sp.csr_matrix) -> None:
+        raise ConfigError("TextEASE needs item text: call fit(dataset, item_vectors=...) or fit_text(X, text)")
+
+    def scores_of(self, rows: sp.spmatrix) -> np.ndarray:
+        """Scores ``x B`` (cold columns imputed) of arbitrary user vectors: ``(b, I)`` → ``(b, I)``
+        float64 (e.g. recency-weighted histories; the diagonal of ``B`` is 0)."""
+        self._check_fitted()
+        rows = sp.csr_matrix(rows, dtype=np.float64)
+        if rows.shape[1] != self.user_items_.shape[1]:
+            raise ConfigError(f"TextEASE.scores_of: rows must have {self.user_items_.shape[1]} columns, "
+                              f"got {rows.shape[1]}")
+        e = self.ease_
+        xb = rows[:, e.items_]
+        if e.solver_ == "primal":
+            active = np.asarray(xb @ e.weights_)
+        else:
+            dense = xb.toarray()
+            xp = (dense - np.asarray((xb @ e.basis_.T).toarray() @ e.dual_)) / e.lam
+            active = dense - xp / e.pdiag_
+        out = np.zeros((rows.shape[0], rows.shape[1]))
+        out[:, e.items_] = active
+        if self.cold_neighbours_.shape[1]:
+            out[:, self.cold_] = np.einsum("bck,ck->bc", out[:, self.cold_neighbours_], self.cold_weights_)
+        return out
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.scores_of(self.user_items_[users])
+
+
+def tune_text_ease(valid, item_vectors: np.ndarray, lams: Sequence[float] = EASE_LAMBDAS,
+                   neighbours: Sequence[int] = TEXT_EASE_NEIGHBOURS,
+                   metric: str = "ndcg@20") -> tuple[float, int, dict[str, float]]:
+    """Choose ``(λ, k)`` of :class:`TextEASE` on a validation split.
+
+    Args:
+        valid: a validation :class:`~cartgraph.evaluation.splits.Split`.
+        item_vectors: ``(n_items, D)`` text vectors of ``valid.train``'s items.
+        lams, neighbours: the grids.
+        metric: what is maximised (``"ndcg@20"`` or ``"recall@20"``); ties: the earlier
+            grid point.
+
+    Returns:
+        ``(lam, k, {"lam/k": metric})``.
+    """
+    from cartgraph.evaluation import evaluate
+
+    if metric not in ("ndcg@20", "recall@20"):
+        raise ConfigError(f"metric must be 'ndcg@20' or 'recall@20', got {metric!r}")
+    X = valid.train.interactions()
+    table: dict[str, float] = {}
+    best: tuple[float, float, int] = (-1.0, 0.0, 0)
+    for lam in lams:
+        model = TextEASE(lam, 0).fit_text(X, item_vectors)
+        for k in neighbours:
+            model = _with_neighbours(model, item_vectors, k)
+            v = float(evaluate(model, valid, ks=(20,), progress=False)[metric])
+            table[f"{lam:g}/{k}"] = round(v, 4)
+            if v > best[0]:
+                best = (v, float(lam), int(k))
+    return best[1], best[2], table
+
+
+def _with_neighbours(model: TextEASE, text: np.ndarray, k: int) -> TextEASE:
+    """``model`` with ``k`` cold neighbours, the EASE fit reused."""
+    out = TextEASE(model.lam, k, batch_size=model.batch_size)
+    out.ease_, out.cold_, out.user_items_ = model.ease_, model.cold_, model.user_items_
+    warm = np.ones(model.user_items_.shape[1], bool)
+    warm[model.cold_] = False
+    nbr, cos = text_neighbours(text, model.cold_, np.flatnonzero(warm), k if warm.any() else 0)
+    w = np.maximum(cos, 0.0)
+    out.cold_neighbours_ = nbr
+    out.cold_weights_ = (w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)).astype(np.float64)
+    return out
