@@ -15,9 +15,9 @@ import numpy as np
 
 from cartgraph.dataset import Dataset
 
-__all__ = ["STAGE_FUNCTIONS", "build_bundles", "bundle_relevance", "complement_reason", "complement_score",
-           "complement_source", "complements_of", "fit_model_on", "graph_with_complements", "make_complement_model",
-           "make_model", "optional_import"]
+__all__ = ["STAGE_FUNCTIONS", "build_bundles", "bundle_relevance", "choose_count_weight", "complement_reason",
+           "complement_score", "complement_source", "complements_of", "fit_model_on", "graph_with_complements",
+           "make_complement_model", "make_model", "optional_import"]
 
 
 def optional_import(module: str, name: str) -> Any | None:
@@ -98,12 +98,13 @@ COMPLEMENT_BATCH_SIZE = 8192
 """Training pairs per gradient step of the facade's complement model."""
 
 
-def make_complement_model(rec, data: Dataset, progress: bool = False) -> Any:
+def make_complement_model(rec, data: Dataset, progress: bool = False, count_weight: float | str = 0.0) -> Any:
     """An unfitted :class:`~cartgraph.gnn.ComplementModel` for ``rec.config.complements``
-    and ``data``; None when it is not installed or ``data`` has no two items in one basket
-    or bundle (nothing to learn from). Early stopping is off (the facade has no held-out
-    baskets); epochs are raised so that training takes at least ``min_steps`` steps on
-    ``data``'s training pairs."""
+    and ``data``, serving with ``count_weight`` (``"auto"``: chosen among the model's
+    :data:`~cartgraph.gnn.complements.COUNT_WEIGHTS` on ``fit``'s ``valid`` groups); None
+    when it is not installed or ``data`` has no two items in one basket or bundle (nothing
+    to learn from). Early stopping is off; epochs are raised so that training takes at
+    least ``min_steps`` steps on ``data``'s training pairs."""
     model = optional_import("cartgraph.gnn.complements", "ComplementModel")
     if model is None:
         return None
@@ -117,7 +118,33 @@ def make_complement_model(rec, data: Dataset, progress: bool = False) -> Any:
     steps_per_epoch = -(-len(src) // COMPLEMENT_BATCH_SIZE)
     epochs = max(cfg.epochs, -(-cfg.min_steps // steps_per_epoch))
     return model(cfg.embedding_dim, per_item=cfg.per_item, weight_by_count=False, epochs=epochs,
-                 batch_size=COMPLEMENT_BATCH_SIZE, eval_every=0, seed=rec.config.seed, progress=progress)
+                 batch_size=COMPLEMENT_BATCH_SIZE, eval_every=0, seed=rec.config.seed, progress=progress,
+                 count_weight=count_weight)
+
+
+def choose_count_weight(rec, dataset: Dataset) -> tuple[float, str]:
+    """``(weight, how)``: the complement model's ``count_weight`` for ``dataset``.
+
+    A number in ``rec.config.complements.count_weight`` is used as given. ``"auto"`` fits
+    the model without the latest baskets (:func:`~cartgraph.gnn.complement_holdout.latest_baskets`)
+    and takes the weight with the best precision@10 on them; with too few baskets to hold
+    out, :data:`~cartgraph.config.AUTO_COUNT_WEIGHT_FALLBACK`.
+    """
+    from cartgraph.config import AUTO_COUNT_WEIGHT_FALLBACK
+    from cartgraph.gnn.complement_holdout import latest_baskets
+
+    cfg = rec.config.complements
+    if cfg.count_weight != "auto":
+        return float(cfg.count_weight), "count weight set"
+    holdout = latest_baskets(dataset, cfg.valid_fraction)
+    model = None if holdout is None else make_complement_model(rec, holdout.train, count_weight="auto")
+    if model is None:
+        return AUTO_COUNT_WEIGHT_FALLBACK, "count weight: too few baskets to hold out, default"
+    model.fit(holdout.train, item_vectors=rec.item_vectors_, valid=holdout.groups)
+    n = holdout.groups["group_id"].nunique()
+    return model.count_weight_, (f"count weight chosen on the latest {n} baskets (P@10 "
+                                 f"{model.count_weight_scores_[model.count_weight_]:.3f}; learned alone "
+                                 f"{model.count_weight_scores_[0.0]:.3f})")
 
 
 def fit_complements(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
@@ -132,12 +159,13 @@ def fit_complements(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
         return "unavailable", "the complement model learns from item text vectors; the text stage did not run"
     if optional_import("cartgraph.gnn.complements", "ComplementModel") is None:
         return "unavailable", "cartgraph.gnn.complements (ComplementModel) is not in this installation"
-    model = make_complement_model(rec, dataset, progress)
-    if model is None:
+    if make_complement_model(rec, dataset) is None:
         return "unavailable", f"{dataset.name}: no two items share a basket or bundle; nothing to learn complements from"
+    weight, how = choose_count_weight(rec, dataset)
+    model = make_complement_model(rec, dataset, progress, count_weight=weight)
     rec.complements_ = model.fit(dataset, item_vectors=rec.item_vectors_)
     return "done", (f"{type(model).__name__} ({model.name}), {model.config.epochs} epochs on {model.n_pairs_} "
-                    f"basket/bundle pairs")
+                    f"basket/bundle pairs, {how}: {weight:g}")
 
 
 def fit_bundles(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
@@ -189,7 +217,7 @@ def complement_source(rec, dataset: Dataset) -> Any:
     def complements(data: Dataset) -> Any:
         if data is dataset:
             return rec.complements_
-        model = make_complement_model(rec, data)
+        model = make_complement_model(rec, data, count_weight=rec.complements_.count_weight_)
         if model is None:  # the cut shares no basket: its (empty) co-purchase lift
             from cartgraph.bundles.complements import co_purchase_matrix
 
@@ -207,12 +235,13 @@ def complements_of(rec, item: str, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def complement_reason(rec, item: str, other: str) -> Any:
     """An :class:`~cartgraph.recommender.Explanation` of why ``other`` goes with ``item``:
-    the learned score, and how often the two were bought together (the graph's
-    CO_PURCHASED count) or that the model inferred it from look-alike items."""
+    the served complement score (as :meth:`~cartgraph.Recommender.complements` ranks), and
+    how often the two were bought together (the graph's CO_PURCHASED count) or that the
+    model inferred it from look-alike items."""
     from cartgraph.recommender import Explanation
 
     a, b = rec.item_vocab_.index(item), rec.item_vocab_.index(other)
-    score = float(rec.complements_.score(np.array([a]), np.array([b]))[0])
+    score = float(rec.complements_.served_score(np.array([a]), np.array([b]))[0])
     together = _co_purchase_count(rec, a, b)
     evidence = (f"bought together in {together} baskets" if together else
                 "learned from items like these (not seen in the same basket)")
@@ -253,13 +282,13 @@ STAGE_FUNCTIONS = {"text": fit_text, "graph": fit_graph, "model": fit_model,
 
 
 def complement_score(rec, history: np.ndarray, i: int) -> np.ndarray:
-    """Learned complement score ``s(h → i)`` for each history item index ``h``, shape
-    ``(len(history),)``; 0 where ``i`` is not among ``h``'s top ``complements.k`` (so a
-    reason is only given for an actual learned complement)."""
+    """Served complement score ``s(h → i)`` (as :meth:`~cartgraph.Recommender.complements`
+    ranks) for each history item index ``h``, shape ``(len(history),)``; 0 where ``i`` is not
+    among ``h``'s top ``complements.k`` (so a reason is only given for an actual complement)."""
     model = rec.complements_
     idx, _ = model.complements(np.asarray(history, dtype=np.int64), k=rec.config.complements.k)
     top = np.any(idx == i, axis=1)
-    scores = model.score(np.asarray(history, dtype=np.int64), np.full(len(history), i, dtype=np.int64))
+    scores = model.served_score(np.asarray(history, dtype=np.int64), np.full(len(history), i, dtype=np.int64))
     return np.where(top, np.maximum(scores, 1e-6), 0.0)
 
 

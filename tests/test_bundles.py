@@ -351,3 +351,50 @@ def test_train_policy_takes_ready_made_requests(shop):
         train_policy([make(train[0])], train, valid, init, cfg, 0, False, pairs, make_valid_request=make)
     with pytest.raises(ConfigError, match="ready-made training requests need make_valid_request"):
         train_policy([make(e) for e in train], train, valid, init, cfg, 0, False, pairs)
+
+
+def test_a_bundle_without_anchor_opens_with_the_users_most_relevant_item(shop):
+    """The policy learns to grow anchored bundles, so an unanchored bundle opens with the
+    shopper's most relevant allowed item whatever the weights (here: popularity only, which
+    would open every user's bundle with the same item); feedback leaves that pick alone."""
+    from cartgraph.bundles.walk import opening_scores
+
+    ds, vec = shop
+    popular = {f: 0.0 for f in FEATURES} | {"popularity": 3.0}
+    b = BundleBuilder(size=4, weights=popular, rl=None).fit(ds, vec)
+    firsts = set()
+    for user in ds.users["user_id"].iloc[:12]:
+        [bundle] = b.build(user)
+        req = b.request(int(ds.user_vocab.index(user)), [], Constraints(size=4))
+        expected = int(np.flatnonzero(req.rel == req.rel[req.user_top].max())[0])
+        assert bundle.indices[0] == expected and bundle.steps[0].opening and not bundle.steps[1].opening
+        assert "recommended for you" in bundle.explanations[0]
+        firsts.add(bundle.items[0])
+        for beam in b.build(user, n=3):  # beam openers: among the beam's width of most relevant items
+            rel = opening_scores(beam.steps[0].feats)
+            assert rel[beam.steps[0].action] >= np.sort(rel)[-b.beam_width]
+    assert len(firsts) > 3, firsts
+    before = b.weights_
+    b.feedback(bundle, rejected=[bundle.items[0]])
+    assert b.weights_ == before
+    b.feedback(bundle, rejected=[bundle.items[1]])
+    assert b.weights_ != before
+
+
+def test_a_learned_models_scores_are_read_relative_to_each_anchors_best():
+    """``as_complement_matrix`` of a ranking model: ``2·sigmoid(s − s_best)`` per anchor, so
+    large raw scores do not all read 1.0 (the walk must tell the best complement apart)."""
+    from cartgraph.bundles.complements import as_complement_matrix
+
+    class Model:
+        def complements(self, items, k):
+            idx = np.array([[1, 2, 3], [0, 2, -1], [0, 1, 3], [2, 1, 0]])[:, :k]
+            return idx, np.array([[14.0, 12.0, 9.0], [3.0, 3.0, -np.inf], [0.5, -1.0, -2.0],
+                                  [20.0, 19.0, 1.0]])[:, :k]
+
+    m = as_complement_matrix(Model(), 4).toarray()
+    sig = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+    np.testing.assert_allclose(m[0, [1, 2, 3]], [1.0, 2 * sig(-2.0), 2 * sig(-5.0)], rtol=1e-6)
+    np.testing.assert_allclose(m[1], [1.0, 0.0, 1.0, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(m[2, [0, 1, 3]], [1.0, 2 * sig(-1.5), 2 * sig(-2.5)], rtol=1e-6)
+    assert m[3, 2] == 1.0 and m[3, 0] < 1e-7 * 3e1

@@ -89,6 +89,13 @@ def test_recommend_mistakes_exit_2_with_one_line(model_dir, tmp_path):
     assert res.returncode == 2 and "not a cartgraph model folder" in res.stderr
 
 
+def test_fit_rejects_a_bad_count_weight_in_one_line(tmp_path):
+    res = run_cli("fit", "--dataset", "synthetic", "--out", str(tmp_path / "m"), "--complement-count-weight", "lots")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "--complement-count-weight" in res.stderr and "expected 'auto' or a number >= 0, found 'lots'" in res.stderr
+    assert not (tmp_path / "m").exists()
+
+
 def test_complements_lists_learned_partners_with_reasons(model_dir):
     import cartgraph
 

@@ -193,3 +193,42 @@ def test_count_weight_is_chosen_on_held_out_groups(shop):
                                   device="cpu").fit(ds, item_vectors=vectors)
     p0, a0, b0 = idx(ds, "p0", "a0", "b0")
     assert set(counts_only.complements(p0, k=2)[0]) == {a0, b0}  # an untrained model follows the counts
+
+
+def test_served_score_is_what_complements_ranks_by(shop):
+    """``served_score`` gives the scores :meth:`complements` lists, fused with the counts or not."""
+    ds, vectors = shop
+    for weight in (0.0, 2.0):
+        m = ComplementModel(embedding_dim=8, epochs=2, count_weight=weight, progress=False,
+                            device="cpu").fit(ds, item_vectors=vectors)
+        anchors = idx(ds, "p0", "a1", "q2")
+        top, scores = m.complements(anchors, k=4)
+        served = m.served_score(np.repeat(anchors, 4), top.ravel()).reshape(top.shape)
+        np.testing.assert_allclose(served, scores, rtol=1e-5, atol=1e-5)
+        if weight == 0.0:
+            np.testing.assert_array_equal(served, m.score(np.repeat(anchors, 4), top.ravel()).reshape(top.shape))
+    with pytest.raises(ConfigError, match="same shape"):
+        m.served_score(anchors, anchors[:1])
+
+
+def test_latest_baskets_hold_out_what_was_bought_last():
+    """Known answer: 20 timed baskets of 2 items; the latest 20 % (4) are held out whole,
+    everything else stays, and too few held-out baskets give None."""
+    from cartgraph.gnn.complement_holdout import latest_baskets
+
+    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(10)], "title": [f"item {k}" for k in range(10)]})
+    rows = []
+    for b in range(20):
+        ts = pd.Timestamp("2024-01-01") + pd.Timedelta(days=(7 * b) % 20)  # shuffled basket times
+        rows += [(f"b{b:02d}", f"i{b % 10}", ts), (f"b{b:02d}", f"i{(b + 1) % 10}", ts)]
+    events = pd.DataFrame(rows, columns=["basket_id", "item_id", "ts"]).assign(kind="purchase", user_id="u")
+    ds = Dataset(items, events=events, name="timed").validate()
+    h = latest_baskets(ds, 0.2, min_groups=2)
+    first = events.groupby("basket_id")["ts"].min().sort_values(kind="stable")
+    latest = set(first.index[-4:])
+    assert set(h.groups["group_id"]) == latest and len(h.groups) == 8
+    assert not set(h.train.events["basket_id"]) & latest
+    assert len(h.train.events) == len(events) - 8 and h.train.n_items == ds.n_items
+    assert latest_baskets(ds, 0.2, min_groups=5) is None
+    with pytest.raises(ConfigError, match=r"fraction must be in \(0, 1\), got 1.5"):
+        latest_baskets(ds, 1.5)

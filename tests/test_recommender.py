@@ -283,7 +283,39 @@ def test_complements_and_explanations_survive_save_and_load(fitted, shop, tmp_pa
 def test_complements_config_is_checked_and_switchable(shop):
     with pytest.raises(ConfigError, match="complements.epochs"):
         ComplementsConfig(epochs=0)
+    for bad in ("sometimes", -1.0, True):
+        with pytest.raises(ConfigError, match="complements.count_weight.*'auto' or a number >= 0"):
+            ComplementsConfig(count_weight=bad)
+    with pytest.raises(ConfigError, match=r"complements.valid_fraction.*\(0, 1\)"):
+        ComplementsConfig(valid_fraction=1.0)
     assert RecommenderConfig.from_dict({"complements": {"enabled": False}}).complements.enabled is False
+    assert RecommenderConfig.from_dict({"complements": {"count_weight": 2.0}}).complements.count_weight == 2.0
+
+
+def test_count_weight_is_chosen_on_the_latest_baskets(fitted, shop):
+    """The default ``count_weight="auto"``: the served complements fuse the learned score with
+    the observed counts at the weight best on the latest baskets (held out of a first fit);
+    a number is used as given; without baskets to hold out the documented default is used."""
+    from cartgraph.config import AUTO_COUNT_WEIGHT_FALLBACK
+    from cartgraph.gnn.complement_holdout import latest_baskets
+    from cartgraph.gnn.complements import COUNT_WEIGHTS
+    from cartgraph.pipeline_stages import choose_count_weight, make_complement_model
+
+    w = fitted.complements_.count_weight_
+    detail = fitted.stages_["complements"]["detail"]
+    n_held = latest_baskets(shop, 0.2).groups["group_id"].nunique()
+    assert w in COUNT_WEIGHTS and f"count weight chosen on the latest {n_held} baskets" in detail, detail
+    # the same choice made by hand: fit without the latest baskets, score every weight on them
+    holdout = latest_baskets(shop, 0.2)
+    probe = make_complement_model(fitted, holdout.train, count_weight="auto").fit(
+        holdout.train, item_vectors=fitted.item_vectors_, valid=holdout.groups)
+    assert probe.count_weight_ == w and detail.endswith(f": {w:g}")
+    fixed = Recommender(RecommenderConfig(model=ModelConfig("itemknn"), complements=ComplementsConfig(count_weight=3.0),
+                                          bundles=BundlesConfig(enabled=False))).fit(shop, progress=False)
+    assert fixed.complements_.count_weight_ == 3.0 and "count weight set: 3" in fixed.stages_["complements"]["detail"]
+    no_baskets = shop.replace(events=shop.events.assign(basket_id=None))
+    no_baskets = no_baskets.replace(bundles=shop.bundles.iloc[:0]) if len(shop.bundles) else no_baskets
+    assert choose_count_weight(fitted, no_baskets)[0] == AUTO_COUNT_WEIGHT_FALLBACK
 
 
 def test_explain_gives_a_complement_reason_for_a_planted_accessory(fitted, shop):

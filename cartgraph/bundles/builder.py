@@ -277,7 +277,7 @@ class BundleBuilder:
             cands, feats = frontier(req, items[:j])
             hit = np.flatnonzero(cands == items[j])
             if len(hit):
-                steps.append(Step(cands, feats, int(hit[0])))
+                steps.append(Step(cands, feats, int(hit[0]), opening=j == 0))
         return steps
 
     # ------------------------------------------------------------------ persistence

@@ -96,12 +96,21 @@ def as_complement_matrix(source: Any, n_items: int) -> sp.csr_matrix:
 
 
 def _model_matrix(model: Any, n_items: int, k: int = 50) -> sp.csr_matrix:
-    """A model's top-``k`` complements of every item as a csr matrix (sigmoid of the scores)."""
+    """A model's top-``k`` complements of every item as a csr matrix, each anchor's list scored
+    relative to its best: ``2 · sigmoid(s − s_best)`` in (0, 1], 1 for the best.
+
+    A ranking model's score (e.g. BPR) means something only as a difference between two
+    items of one anchor: ``sigmoid(s_b − s_c)`` is how surely ``b`` is preferred to ``c``.
+    A plain ``sigmoid(s)`` of large scores is 1.0 for a whole list, and the walk could
+    not tell the anchor's clear complement from its tenth-best guess.
+    """
     idx, score = model.complements(np.arange(n_items), k=k)
     idx, score = np.asarray(idx, dtype=np.int64), np.asarray(score, dtype=np.float64)
     keep = (idx >= 0) & np.isfinite(score)
+    best = np.where(keep, score, -np.inf).max(axis=1, keepdims=True)
+    rel = np.where(keep, score - np.where(np.isfinite(best), best, 0.0), 0.0)
     rows = np.repeat(np.arange(len(idx)), idx.shape[1])[keep.ravel()]
-    vals = (1.0 / (1.0 + np.exp(-score[keep]))).astype(np.float32)
+    vals = (2.0 / (1.0 + np.exp(-rel[keep]))).astype(np.float32)
     return sp.csr_matrix((vals, (rows, idx[keep])), shape=(len(idx), n_items))
 
 

@@ -33,7 +33,7 @@ def feedback_gradient(policy: LinearPolicy, steps: Sequence[Step], accepted: Ite
     grad = np.zeros(len(FEATURES))
     for s in steps:
         r = 1.0 if s.item in acc else -1.0 if s.item in rej else 0.0
-        if r:
+        if r and not s.opening:  # the opening item was picked by relevance, not by the policy
             grad += r * policy.grad_log_prob(s.feats, s.action)
     return grad
 

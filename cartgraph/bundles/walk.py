@@ -22,9 +22,9 @@ from cartgraph.bundles.features import FEATURES, action_features
 from cartgraph.bundles.policy import LinearPolicy
 from cartgraph.bundles.tables import ItemTables
 
-__all__ = ["Request", "Step", "frontier", "decode", "beam_decode"]
+__all__ = ["Request", "Step", "frontier", "decode", "beam_decode", "opening_scores"]
 
-_SUB = FEATURES.index("substitute")
+_SUB, _REL = FEATURES.index("substitute"), FEATURES.index("relevance")
 
 
 @dataclasses.dataclass
@@ -51,11 +51,14 @@ class Request:
 
 @dataclasses.dataclass
 class Step:
-    """One decision: the candidates' features ``(m, F)``, their ids ``(m,)``, the pick."""
+    """One decision: the candidates' features ``(m, F)``, their ids ``(m,)``, the pick.
+    ``opening``: the first item of a bundle without anchors, picked by relevance (see
+    :func:`opening_scores`), not by the policy."""
 
     cands: np.ndarray
     feats: np.ndarray
     action: int
+    opening: bool = False
 
     @property
     def item(self) -> int:
@@ -113,21 +116,45 @@ def _anchor_complements(t: ItemTables, anchor: int, cands: np.ndarray) -> np.nda
     return out
 
 
+def opening_scores(feats: np.ndarray) -> np.ndarray:
+    """Scores ``(m,)`` of the first item of a bundle without anchors: the shopper's
+    standardised relevance (popularity for an anonymous one).
+
+    The policy learns to *grow* a bundle: every training episode starts from a real
+    anchor, so nothing teaches it which item to open with, and weights tuned for growing
+    (e.g. complements and popularity) would open every shopper's bundle with the same
+    popular item. A bundle for a user therefore opens with what the recommender ranks
+    first for them, as a shop would, and the policy grows it from there.
+    """
+    return feats[:, _REL].astype(np.float64)
+
+
+def _scores(policy: LinearPolicy, feats: np.ndarray, opening: bool) -> np.ndarray:
+    return opening_scores(feats) if opening else policy.scores(feats)
+
+
 def decode(req: Request, policy: LinearPolicy, rng: np.random.Generator | None = None) -> tuple[list[int], list[Step]]:
     """Walk from the anchors until full: greedy without ``rng``, sampled with one.
 
-    Returns the bundle (anchors first) and one :class:`Step` per added item.
+    Without anchors the first item is the most relevant allowed one (:func:`opening_scores`;
+    with ``rng``, sampled from their softmax at the policy's temperature). Returns the
+    bundle (anchors first) and one :class:`Step` per added item.
     """
     chosen, steps = list(req.anchors), []
     while len(chosen) < req.constraints.size:
         cands, feats = frontier(req, chosen)
         if not len(cands):
             break
+        opening = not chosen
         if rng is None:
-            action = int(np.argmax(policy.scores(feats)))
+            action = int(np.argmax(_scores(policy, feats, opening)))
+        elif opening:
+            z = opening_scores(feats) / policy.temperature
+            p = np.exp(z - z.max())
+            action = int(rng.choice(len(cands), p=p / p.sum()))
         else:
             action = int(rng.choice(len(cands), p=policy.probs(feats)))
-        steps.append(Step(cands, feats, action))
+        steps.append(Step(cands, feats, action, opening))
         chosen.append(int(cands[action]))
     return chosen, steps
 
@@ -147,9 +174,11 @@ def beam_decode(req: Request, policy: LinearPolicy, n: int, width: int) -> list[
             if not len(cands):
                 done.append((chosen, steps, total))
                 continue
-            s = policy.scores(feats)
+            opening = not chosen
+            s = _scores(policy, feats, opening)
             for a in np.lexsort((cands, -s))[:width]:
-                grown.append((chosen + [int(cands[a])], steps + [Step(cands, feats, int(a))], total + float(s[a])))
+                grown.append((chosen + [int(cands[a])], steps + [Step(cands, feats, int(a), opening)],
+                              total + float(s[a])))
         grown.sort(key=lambda b: (-b[2], sorted(b[0])))
         seen, beams = set(), []
         for b in grown:

@@ -32,6 +32,9 @@ def add_config_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
                    help=f"at least this many complement training steps (default {c.min_steps})")
     p.add_argument("--complement-k", type=int, default=c.k,
                    help=f"COMPLEMENTS edges exported per item (default {c.k})")
+    p.add_argument("--complement-count-weight", type=_count_weight, default=c.count_weight,
+                   help="weight of the observed co-occurrence in served complement scores, or 'auto' "
+                        f"(chosen on the latest baskets; default {c.count_weight})")
     p.add_argument("--no-bundles", action="store_true", help="skip the bundle policy")
     p.add_argument("--bundle-size", type=int, default=b.size, help=f"default bundle size (default {b.size})")
     p.add_argument("--rl-epochs", type=int, default=b.rl_epochs,
@@ -40,6 +43,21 @@ def add_config_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
                    help=f"held-out baskets the RL tuning learns from, at most (default {b.max_episodes})")
     if seed:
         p.add_argument("--seed", type=int, default=0, help="seed of every learned stage (default 0)")
+
+
+def _count_weight(text: str) -> float | str:
+    """``'auto'`` or a number >= 0 (argparse type of ``--complement-count-weight``)."""
+    import argparse
+
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number >= 0, found {text!r}")
+    return value
 
 
 def config_from_args(args):
@@ -52,7 +70,8 @@ def config_from_args(args):
         graph=GraphConfig(similar_k=args.similar_k, co_purchase_min_count=args.co_purchase_min_count),
         model=ModelConfig(args.model, ease_lambda=args.ease_lambda, n_neighbors=args.neighbors, epochs=args.epochs),
         complements=ComplementsConfig(enabled=not args.no_complements, epochs=args.complement_epochs,
-                                      min_steps=args.complement_min_steps, k=args.complement_k),
+                                      min_steps=args.complement_min_steps, k=args.complement_k,
+                                      count_weight=args.complement_count_weight),
         bundles=BundlesConfig(enabled=not args.no_bundles, size=args.bundle_size, rl_epochs=args.rl_epochs,
                               max_episodes=args.rl_episodes),
         seed=args.seed)

@@ -175,12 +175,30 @@ class ComplementModel:
         idx, vals = np.empty((len(a), k), np.int64), np.empty((len(a), k), np.float32)
         for start in range(0, len(a), batch_size):
             rows = a[start:start + batch_size]
-            s = self.src_factors_[rows] @ self.dst_factors_.T + self.dst_bias_
-            if self.count_weight_:
-                s = row_zscore(s) + self.count_weight_ * row_zscore(np.log1p(self.counts_[rows].toarray()))
+            s = self._served_rows(rows)
             s[np.arange(len(rows)), rows] = -np.inf
             idx[start:start + len(rows)], vals[start:start + len(rows)] = topk(s, k)
         return (idx[0], vals[0]) if scalar else (idx, vals)
+
+    def served_score(self, src: ArrayLike, dst: ArrayLike) -> np.ndarray:
+        """The score :meth:`complements` ranks by (the learned score, fused per anchor with the
+        observed co-occurrence when ``count_weight_`` > 0) for index arrays of equal shape
+        ``(n,)``, float32."""
+        self._check_fitted()
+        a, b = self._indices(src, "src"), self._indices(dst, "dst")
+        if a.shape != b.shape:
+            raise ConfigError(f"src and dst must have the same shape, got {a.shape} and {b.shape}")
+        if not self.count_weight_:
+            return self.score(a, b)
+        rows, inv = np.unique(a, return_inverse=True)
+        return self._served_rows(rows)[inv.ravel(), b.ravel()].reshape(a.shape).astype(np.float32)
+
+    def _served_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Served scores ``(len(rows), n_items)`` of anchors ``rows`` (see :meth:`served_score`)."""
+        s = self.src_factors_[rows] @ self.dst_factors_.T + self.dst_bias_
+        if self.count_weight_:
+            s = row_zscore(s) + self.count_weight_ * row_zscore(np.log1p(self.counts_[rows].toarray()))
+        return s
 
     def top_edges(self, m: int = 10) -> pd.DataFrame:
         """The ``m`` best COMPLEMENTS edges of every item: columns ``src``, ``dst``
