@@ -21,6 +21,17 @@ items their text projection, plus the graph); ``--fold-user-ids``/``--fold-item-
 ``--fold-candidates C`` lets the residual re-rank only each user's ``C`` best new items by
 EASE, ``--fold-valid-metric ndcg@20`` stops early on NDCG.
 
+The ``text_ease`` row is EASE whose cold items' scores come from their text neighbours
+(:class:`cartgraph.gnn.text_ease.TextEASE`, λ and ``k`` chosen on validation NDCG@20):
+the text-aware part of the models below on its own, deterministic. The
+``text_graph_ranker`` row is :class:`cartgraph.gnn.graph_ranker.TextGraphRanker`: graph
+pair features (EASE with text-imputed cold columns and the ``text_ease`` row's λ/k,
+recency-weighted and last-basket EASE, text-neighbour propagation, text cosines, category
+shares, popularity and trend) re-scored by a small learned scorer over each user's
+``--ranker-candidates`` best EASE items, trained fold-out on ``--ranker-folds`` rolling
+cuts (time windows / last baskets); epochs (0 = the untrained ranker = ``text_ease``)
+chosen on validation NDCG@20 with seed 0, refit per seed on train+validation.
+
 Online Retail has no categories: the GNN's Category nodes are the derived two-level
 tree (``cartgraph.text.derive_categories`` on all item texts). Item text vectors:
 bundled all-MiniLM-L6-v2 (384-d), cached on disk.
@@ -48,6 +59,8 @@ import torch
 from cartgraph.baselines import EASE, ItemKNN, ease_grid, tune_ease
 from cartgraph.evaluation import evaluate, splits
 from cartgraph.gnn import LightGCN, TextHeteroGNN
+from cartgraph.gnn.graph_ranker import FEATURE_SETS, TextGraphRanker
+from cartgraph.gnn.text_ease import TextEASE, tune_text_ease
 from cartgraph.gnn.score_fusion import ScoreFusion, choose_weight
 from cartgraph.loaders import load
 from cartgraph.text import TextEncoder, derive_categories, item_vectors
@@ -148,12 +161,73 @@ def run_dataset(name: str, root: Path, args) -> dict:
             f"({res[key]['fit_s']} s)")
     if fused:
         res["text_gnn_plus_ease"] = summary(fused)
+    ranker_rows(name, res, valid, test, vec_valid, vec_test, cold, args)
     best_base = max(("itemknn", "ease"), key=lambda k: res[k]["ndcg@20"])
     for key in ("text_gnn", "text_gnn_ease", "text_gnn_ease_fold", "text_gnn_plus_ease"):
         if key in res and "lightgcn" in res:
             res[f"{key}_beats_lightgcn_and_{best_base}"] = bool(
                 res[key]["ndcg@20"] > max(res["lightgcn"]["ndcg@20"], res[best_base]["ndcg@20"]))
+    strongest = [k for k in ("itemknn", "ease", "text_ease", "lightgcn") if k in res]
+    if "text_graph_ranker" in res:
+        r = res["text_graph_ranker"]
+        top = max(strongest, key=lambda k: res[k]["ndcg@20"])
+        res["text_graph_ranker_beats"] = {
+            "strongest_other": top, "margin_ndcg@20": round(r["ndcg@20"] - res[top]["ndcg@20"], 4),
+            "by_more_than_one_std": bool(r["ndcg@20"] - res[top]["ndcg@20"] > max(r["ndcg@20_std"],
+                                                                                   res[top].get("ndcg@20_std", 0.0))),
+            "compared": strongest}
     return res
+
+
+def ranker_rows(name: str, res: dict, valid, test, vec_valid, vec_test, cold, args) -> None:
+    """The ``text_ease`` and ``text_graph_ranker`` rows (see the module docstring)."""
+    models = args.models.split(",")
+    if not {"text_ease", "text_graph_ranker"} & set(models):
+        return
+    t0 = time.perf_counter()
+    lam, k, table = tune_text_ease(valid, vec_valid)
+    text_ease = TextEASE(lam, k).fit(test.train, item_vectors=vec_test)
+    res["text_ease"] = {**metrics(text_ease, test), "lambda": lam, "neighbours": k, "valid_ndcg@20": table,
+                        "fit_s": round(time.perf_counter() - t0, 1)}
+    if cold is not None:
+        res["cold_start"]["text_ease"] = metrics(text_ease, cold)
+    log(f"  text_ease λ {lam:g} k {k}: {res['text_ease']['ndcg@20']:.4f} N@20")
+    if "text_graph_ranker" not in models:
+        return
+    t0 = time.perf_counter()
+    kw = dict(lam=lam, neighbours=k, candidates=args.ranker_candidates, fold=FOLDS[name], n_folds=args.ranker_folds,
+              fold_fraction=args.fold_fraction, hidden=args.ranker_hidden, lr=args.ranker_lr,
+              weight_decay=args.ranker_weight_decay, patience=args.ranker_patience)
+    names = list(FEATURE_SETS) if args.ranker_features == "auto" else [args.ranker_features]
+    by_set = {}
+    for set_name in names:  # feature group chosen on validation NDCG@20 (seed 0)
+        fitted = TextGraphRanker(epochs=args.ranker_epochs, seed=args.seeds[0], features=FEATURE_SETS[set_name],
+                                 **kw).fit(valid.train, valid=valid, item_vectors=vec_valid)
+        by_set[set_name] = fitted
+        log(f"    features {set_name}: valid NDCG@20 {fitted.history_.best_score:.4f} "
+            f"(epoch {fitted.history_.best_epoch})")
+    chosen = max(names, key=lambda n: by_set[n].history_.best_score)  # ties: the earlier set
+    select = by_set[chosen]
+    kw["features"] = FEATURE_SETS[chosen]
+    best = select.history_.best_epoch
+    runs, cold_runs = [], []
+    for seed in args.seeds:
+        model = TextGraphRanker(epochs=best, eval_every=0, seed=seed, **kw).fit(test.train, item_vectors=vec_test)
+        runs.append({"seed": seed, **metrics(model, test)})
+        if cold is not None:
+            cold_runs.append({"seed": seed, **metrics(model, cold)})
+    res["text_graph_ranker"] = {**summary(runs), "epochs": best, "valid_ndcg@20": round(select.history_.best_score, 4),
+                                "feature_set": chosen,
+                                "valid_ndcg@20_by_feature_set": {n: round(m.history_.best_score, 4)
+                                                                 for n, m in by_set.items()},
+                                "valid_curve": [(e, round(v, 4)) for e, v in select.history_.valid],
+                                "train_users_per_fold": select.n_train_users_,
+                                "settings": {**kw, "features": list(kw["features"])},
+                                "fit_s": round(time.perf_counter() - t0, 1)}
+    if cold is not None:
+        res["cold_start"]["text_graph_ranker"] = summary(cold_runs)
+    log(f"  text_graph_ranker: best epoch {best}, {res['text_graph_ranker']['ndcg@20']} ± "
+        f"{res['text_graph_ranker']['ndcg@20_std']} N@20 ({res['text_graph_ranker']['fit_s']} s)")
 
 
 def main() -> None:
@@ -191,8 +265,17 @@ def main() -> None:
     ap.add_argument("--fold-valid-metric", default="recall@20", choices=("recall@20", "ndcg@20"),
                     help="text_gnn_ease_fold: early-stopping metric on validation")
     ap.add_argument("--models", default="lightgcn,text_gnn,text_gnn_ease",
-                    help="learned models to run (comma-separated: lightgcn, text_gnn, text_gnn_ease, "
-                         "text_gnn_ease_fold)")
+                    help="models to run (comma-separated: lightgcn, text_gnn, text_gnn_ease, "
+                         "text_gnn_ease_fold, text_ease, text_graph_ranker)")
+    ap.add_argument("--ranker-candidates", type=int, default=200, help="text_graph_ranker: items re-ranked per user")
+    ap.add_argument("--ranker-folds", type=int, default=3, help="text_graph_ranker: rolling fold-out cuts")
+    ap.add_argument("--ranker-hidden", type=int, default=32)
+    ap.add_argument("--ranker-lr", type=float, default=1e-2)
+    ap.add_argument("--ranker-weight-decay", type=float, default=1e-4)
+    ap.add_argument("--ranker-epochs", type=int, default=40)
+    ap.add_argument("--ranker-patience", type=int, default=8)
+    ap.add_argument("--ranker-features", default="auto", choices=("auto", *FEATURE_SETS),
+                    help="text_graph_ranker feature group (auto: the best on validation)")
     ap.add_argument("--no-fusion", dest="fusion", action="store_false",
                     help="skip the post-hoc z-score fusion row (text_gnn + EASE)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")

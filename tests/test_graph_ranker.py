@@ -1,9 +1,11 @@
 """TextGraphRanker (pair features + learned scorer, rolling folds), TextEASE, rolling_folds.
 
-Known answer: every period the shop launches one new item that every customer buys in that
-period. The features say "cold, new item"; EASE's order (the cold column imputed from
-random text neighbours) does not put it first. Trained fold-out on earlier launches, the
-ranker must put the next, never-sold launch first for (almost) every user.
+Known answer ("trend"): every period one hot item appears; a random half of the customers
+buys it in the first days of that period, the other half in the first days of the next.
+Between, the item is what most customers bought *lately* (recent and first-time buyers),
+which EASE's co-occurrence order does not see (the regular items have more buyers over
+all). Trained fold-out on earlier periods, the ranker must put the last period's hot item
+first for (almost) every customer of the half that has not bought it yet.
 """
 from __future__ import annotations
 
@@ -14,65 +16,71 @@ import pytest
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError, DataError
 from cartgraph.evaluation import evaluate, splits
-from cartgraph.gnn.graph_ranker import TextGraphRanker
+from cartgraph.gnn.graph_ranker import FEATURE_SETS, TextGraphRanker
 from cartgraph.gnn.pair_features import FEATURES, PairSettings
 from cartgraph.gnn.rolling_folds import rolling_folds
 from cartgraph.gnn.text_ease import TextEASE, text_neighbours, tune_text_ease
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-USERS, REGULAR, PERIODS = 40, 30, 5  # launches 0..4 sold; launch 5 is the future (cold) one
+USERS, REGULAR, PERIODS, PER_PERIOD = 40, 30, 6, 8
 
 
-def launch_shop() -> tuple[Dataset, np.ndarray, int]:
-    """Returns ``(dataset, item_vectors (I, 8), index of the unsold launch)``."""
+def trend_shop() -> tuple[Dataset, np.ndarray, int, np.ndarray]:
+    """Returns ``(dataset, item_vectors (I, 8), the last hot item, users still to buy it)``;
+    a never-sold item ``cold`` has the text of regular item ``r00``."""
     rng = np.random.default_rng(0)
-    ids = [f"r{i:02d}" for i in range(REGULAR)] + [f"new{p}" for p in range(PERIODS + 1)]
+    ids = [f"r{i:02d}" for i in range(REGULAR)] + [f"hot{p}" for p in range(PERIODS)] + ["cold"]
     items = pd.DataFrame({"item_id": ids, "title": ids, "category_path": [["Shop"]] * len(ids)})
-    rows = []
-    day0 = pd.Timestamp("2020-01-01")
+    rows, day0 = [], pd.Timestamp("2020-01-01")
+    late = np.array([], dtype=np.int64)
     for p in range(PERIODS):
+        first = rng.permutation(USERS)
+        early, late_prev, late = first[:USERS // 2], late, first[USERS // 2:]
+        for u in early:
+            rows.append((f"u{u:02d}", f"hot{p}", day0 + pd.Timedelta(days=30 * p + int(rng.integers(1, 5)))))
+        for u in late_prev:
+            rows.append((f"u{u:02d}", f"hot{p - 1}", day0 + pd.Timedelta(days=30 * p + int(rng.integers(1, 5)))))
         for u in range(USERS):
-            rows.append((f"u{u:02d}", f"new{p}", day0 + pd.Timedelta(days=30 * p + 1), f"b{p}-{u}-0"))
-            for k, i in enumerate(rng.choice(REGULAR, size=3, replace=False)):
-                day = day0 + pd.Timedelta(days=30 * p + 2 + int(rng.integers(0, 27)))
-                rows.append((f"u{u:02d}", f"r{i:02d}", day, f"b{p}-{u}-{k + 1}"))
-    events = pd.DataFrame(rows, columns=["user_id", "item_id", "ts", "basket_id"]).assign(kind="purchase")
-    ds = Dataset(items, events=events, name="launches").validate()
+            for i in rng.choice(REGULAR, size=PER_PERIOD, replace=False):
+                rows.append((f"u{u:02d}", f"r{i:02d}", day0 + pd.Timedelta(days=30 * p + int(rng.integers(6, 29)))))
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "ts"]).assign(kind="purchase")
+    events["basket_id"] = events["user_id"] + "-" + events["ts"].astype(str)
+    ds = Dataset(items, events=events, name="trend").validate()
     vectors = rng.normal(size=(ds.n_items, 8)).astype(np.float32)
-    future = ds.item_vocab.index(f"new{PERIODS}")
-    vectors[future] = vectors[ds.item_vocab.index("r00")] + rng.normal(scale=0.1, size=8)  # text: a regular item
-    return ds, vectors, future
+    vectors[ds.item_vocab.index("cold")] = vectors[ds.item_vocab.index("r00")] + rng.normal(scale=0.1, size=8)
+    waiting = np.sort(ds.user_vocab.indices(np.array([f"u{u:02d}" for u in late])))
+    return ds, vectors, ds.item_vocab.index(f"hot{PERIODS - 1}"), waiting
 
 
 @pytest.fixture(scope="module")
 def shop():
-    return launch_shop()
+    return trend_shop()
 
 
 def ranker(**kw) -> TextGraphRanker:
-    options = dict(lam=10.0, neighbours=3, candidates=50, fold="time", n_folds=3, fold_fraction=0.2, hidden=8,
-                   epochs=150, lr=0.05, batch_users=64, seed=0)
+    options = dict(lam=10.0, neighbours=3, candidates=50, fold="time", n_folds=4, fold_fraction=0.2, hidden=8,
+                   epochs=100, lr=0.05, batch_users=64, seed=0)
     return TextGraphRanker(**{**options, **kw})
 
 
-def test_learns_to_rank_the_next_launch_first(shop):
-    ds, vectors, future = shop
-    users = np.arange(ds.n_users)
+def test_learns_to_rank_the_trending_item_first(shop):
+    ds, vectors, hot, waiting = shop
     untrained = ranker(epochs=0).fit(ds, item_vectors=vectors)
-    assert (untrained.recommend(users, k=1)[0][:, 0] == future).mean() < 0.5   # EASE's order does not know it
+    assert (untrained.recommend(waiting, k=1)[0][:, 0] == hot).mean() < 0.5   # EASE's order does not see it
     model = ranker().fit(ds, item_vectors=vectors)
-    top, scores = model.recommend(users, k=5)
-    assert (top[:, 0] == future).mean() >= 0.9
+    top, scores = model.recommend(waiting, k=5)
+    assert (top[:, 0] == hot).mean() >= 0.9
     assert model.history_.loss[-1] < model.history_.loss[0]
-    assert np.isfinite(scores).all()
-    assert model.n_train_users_ == [USERS] * 3
+    assert np.isfinite(scores[:, 0]).all()
+    assert len(model.n_train_users_) == 4 and min(model.n_train_users_) > 0
+    users = np.arange(ds.n_users)
     seen = ds.interactions().toarray() > 0
-    assert not seen[users[:, None], top].any()                                   # bought items stay masked
+    assert not seen[users[:, None], model.recommend(users, k=1)[0]].any()       # bought items stay masked
 
 
 def test_untrained_ranker_serves_text_imputed_ease(shop):
-    ds, vectors, _ = shop
+    ds, vectors, _, _ = shop
     users = np.arange(ds.n_users)
     untrained = ranker(epochs=0).fit(ds, item_vectors=vectors)
     ease = TextEASE(10.0, 3).fit(ds, item_vectors=vectors)
@@ -81,14 +89,14 @@ def test_untrained_ranker_serves_text_imputed_ease(shop):
 
 
 def test_deterministic_for_a_seed(shop):
-    ds, vectors, _ = shop
+    ds, vectors, _, _ = shop
     a = ranker(epochs=5).fit(ds, item_vectors=vectors).recommend(np.arange(10), k=5)
     b = ranker(epochs=5).fit(ds, item_vectors=vectors).recommend(np.arange(10), k=5)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
 def test_validation_keeps_the_best_epoch(shop):
-    ds, vectors, future = shop
+    ds, vectors, _, _ = shop
     cut = pd.Timestamp("2020-01-01") + pd.Timedelta(days=30 * (PERIODS - 1))
     train = ds.replace(events=ds.events[ds.events["ts"] < cut])
     later = ds.events[ds.events["ts"] >= cut]
@@ -96,7 +104,7 @@ def test_validation_keeps_the_best_epoch(shop):
     test = (test - test.multiply(train.interactions())).tocsr()
     test.eliminate_zeros()
     users = np.flatnonzero(np.diff(test.indptr) > 0)
-    valid = splits.Split("launches/valid", train, test, users, "new", True)
+    valid = splits.Split("trend/valid", train, test, users, "new", True)
     model = ranker(epochs=30, patience=3, n_folds=2).fit(train, valid=valid, item_vectors=vectors)
     h = model.history_
     assert h.valid[0][0] == 0 and 0 <= h.best_epoch <= 30
@@ -110,7 +118,7 @@ def test_validation_keeps_the_best_epoch(shop):
                                  dict(valid_metric="mrr"), dict(half_life_days=0.0), dict(patience=0),
                                  dict(clock="local")])
 def test_bad_options_are_clear_errors(shop, bad):
-    ds, vectors, _ = shop
+    ds, vectors, _, _ = shop
     with pytest.raises(ConfigError):
         ranker(**bad).fit(ds, item_vectors=vectors)
 
@@ -118,11 +126,12 @@ def test_bad_options_are_clear_errors(shop, bad):
 def test_features_subset_keeps_the_rank_column():
     model = ranker(features=["pop"])
     assert model.feature_names == ["ease_rank", "pop"] and set(model.feature_names) <= set(FEATURES)
+    assert all("ease_rank" in ranker(features=f).feature_names for f in FEATURE_SETS.values())
 
 
 def test_wrong_valid_split_and_missing_times_are_errors(shop):
-    ds, vectors, _ = shop
-    other = ds.replace(items=ds.items.iloc[:-1], events=ds.events[ds.events["item_id"] != "new4"])
+    ds, vectors, _, _ = shop
+    other = ds.replace(items=ds.items[ds.items["item_id"] != "cold"])
     valid = splits.Split("x", other, other.interactions(), np.arange(3), "new", True)
     with pytest.raises(ConfigError, match="valid"):
         ranker().fit(ds, valid=valid, item_vectors=vectors)
@@ -133,17 +142,15 @@ def test_wrong_valid_split_and_missing_times_are_errors(shop):
 
 # ---------------------------------------------------------------------- rolling folds
 def test_time_folds_step_back_one_window_each(shop):
-    ds, _, _ = shop
-    folds = rolling_folds(ds, "time", n_folds=3, fraction=0.2)
-    nows = [f.now for f in folds]
-    assert nows[0] > nows[1] > nows[2]
-    launch = [ds.item_vocab.index(f"new{p}") for p in range(PERIODS)]
-    for j, fold in enumerate(folds):
-        assert (fold.early_events["ts"] <= fold.now).all()
-        bought = fold.target.toarray()
-        assert bought[:, launch[PERIODS - 1 - j]].sum() == USERS          # that window's launch, as new item
+    ds = shop[0]
+    ev = ds.events
+    w = (ev["ts"].max() - ev["ts"].min()) * 0.2
+    for j, fold in enumerate(rolling_folds(ds, "time", n_folds=3, fraction=0.2), start=1):
+        assert fold.now == ev["ts"].max() - j * w
+        assert len(fold.early_events) == int((ev["ts"] <= fold.now).sum())
         had = ds.interactions(events=fold.early_events).toarray() > 0
-        assert not (had & (bought > 0)).any()
+        late = ds.interactions(events=ev[(ev["ts"] > fold.now) & (ev["ts"] <= fold.now + w)]).toarray() > 0
+        assert np.array_equal(fold.target.toarray() > 0, late & ~had & had.any(axis=1, keepdims=True))
 
 
 def test_basket_folds_take_the_last_baskets_in_turn():
@@ -165,7 +172,8 @@ def test_basket_folds_take_the_last_baskets_in_turn():
 
 # ---------------------------------------------------------------------- TextEASE
 def test_text_ease_imputes_cold_scores_from_text_neighbours(shop):
-    ds, vectors, future = shop
+    ds, vectors, _, _ = shop
+    future = ds.item_vocab.index("cold")
     model = TextEASE(10.0, 3).fit(ds, item_vectors=vectors)
     plain = TextEASE(10.0, 0).fit(ds, item_vectors=vectors)
     assert list(model.cold_) == [future]
@@ -178,7 +186,7 @@ def test_text_ease_imputes_cold_scores_from_text_neighbours(shop):
 
 
 def test_text_ease_errors_and_tuning(shop):
-    ds, vectors, _ = shop
+    ds, vectors, _, _ = shop
     with pytest.raises(ConfigError):
         TextEASE(0.0)
     with pytest.raises(ConfigError):

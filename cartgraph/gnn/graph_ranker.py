@@ -18,7 +18,8 @@ Training is fold-out over several rolling cuts of the training data
 (:func:`~cartgraph.gnn.rolling_folds.rolling_folds`: time windows on Online Retail, the
 user's last, second-last, ... basket on Instacart), so the scorer sees several periods;
 serving computes the features from all of the training data. The other items rank below
-the candidates in EASE order. At initialisation ``w`` puts −1 on ``ease_rank`` and ``v = 0``,
+the candidates in EASE order. At initialisation ``w`` puts ``−a`` on ``ease_rank`` (``a``: the
+softmax sharpness that fits the training targets best) and ``v = 0``,
 so the untrained model ranks exactly as the text-imputed EASE; early stopping on a
 validation split may keep that (epoch 0).
 
@@ -45,26 +46,36 @@ from cartgraph.gnn.rolling_folds import ROLLING_FOLDS, identified_events, rollin
 from cartgraph.gnn.text_ease import text_neighbours
 from cartgraph.gnn.trainer import TrainHistory
 
-__all__ = ["TextGraphRanker", "PairScorer"]
+__all__ = ["TextGraphRanker", "PairScorer", "FEATURE_SETS"]
 
 VALID_METRICS = ("recall@20", "ndcg@20")
+_POPULARITY = ("pop", "pop_recent", "pop_new", "item_age", "cold", "user_idle")
+_TEXT = ("nbr_ease", "text_mean", "text_max", "text_recent")
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "all": FEATURES,
+    "no-popularity": tuple(f for f in FEATURES if f not in _POPULARITY),
+    "no-text": tuple(f for f in FEATURES if f not in _TEXT),
+}
+"""Named feature groups to choose among on validation (``features=FEATURE_SETS[name]``):
+without the item popularity/trend/age signals, or without the text signals."""
 
 
 class PairScorer(torch.nn.Module):
     """``s = wᵀ z + vᵀ ReLU(W z + b)``: ``(n, C, F)`` → ``(n, C)``.
 
-    Starts as ``−z[rank]`` (``w`` = −1 on the column ``rank``, ``v = 0``), i.e. the
-    candidates' given order.
+    Starts as ``−a · z[rank]`` (``w`` = −a on the column ``rank``, ``v = 0``), i.e. the
+    candidates' given order at softmax sharpness ``a``.
     """
 
-    def __init__(self, n_features: int, hidden: int, rank_column: int, generator: torch.Generator) -> None:
+    def __init__(self, n_features: int, hidden: int, rank_column: int, generator: torch.Generator,
+                 sharpness: float = 1.0) -> None:
         super().__init__()
         self.linear = torch.nn.Linear(n_features, 1, bias=False)
         self.hidden = torch.nn.Linear(n_features, hidden)
         self.out = torch.nn.Linear(hidden, 1, bias=False)
         with torch.no_grad():
             self.linear.weight.zero_()
-            self.linear.weight[0, rank_column] = -1.0
+            self.linear.weight[0, rank_column] = -sharpness
             bound = 1.0 / np.sqrt(n_features)
             self.hidden.weight.uniform_(-bound, bound, generator=generator)
             self.hidden.bias.uniform_(-bound, bound, generator=generator)
@@ -98,7 +109,7 @@ class TextGraphRanker(MatrixRecommender):
 
     Attributes (after ``fit``): ``history_`` (:class:`~cartgraph.gnn.trainer.TrainHistory`;
     ``best_epoch`` = epochs trained of the kept weights, 0 = untrained), ``n_train_users_``
-    (per fold), ``fit_seconds_``.
+    (per fold), ``sharpness_`` (the start scale ``a``), ``fit_seconds_``.
 
     Shapes: ``recommend(users (b,), k)`` → ``items (b, k)``, ``scores (b, k)``.
     """
@@ -166,7 +177,9 @@ class TextGraphRanker(MatrixRecommender):
         z = torch.as_tensor(np.concatenate(zs))
         y = torch.as_tensor(np.concatenate(labels))
         gen = torch.Generator().manual_seed(self.seed)
-        self.scorer_ = PairScorer(len(cols), self.hidden, self.feature_names.index("ease_rank"), gen)
+        rank = self.feature_names.index("ease_rank")
+        self.sharpness_ = _sharpness(z[:, :, rank], y)
+        self.scorer_ = PairScorer(len(cols), self.hidden, rank, gen, self.sharpness_)
         self.history_ = self._train(z, y, gen, valid)
         self._refresh()
         self.fit_seconds_ = time.perf_counter() - t0
@@ -242,6 +255,15 @@ class TextGraphRanker(MatrixRecommender):
             np.put_along_axis(sub, self.serve_items_[rows[has]], s, axis=1)
             out[has] = sub
         return out
+
+
+def _sharpness(rank: torch.Tensor, y: torch.Tensor) -> float:
+    """The ``a`` (log grid 0.1 … 30) whose start scores ``−a · rank`` give the training
+    targets the lowest softmax cross-entropy: training then starts from EASE's order at
+    its best sharpness instead of first spending steps (and the order) on the scale."""
+    grid = np.geomspace(0.1, 30.0, 31)
+    ce = [float(-(torch.log_softmax(-a * rank, dim=1) * y).sum() / y.sum()) for a in grid]
+    return float(grid[int(np.argmin(ce))])
 
 
 def _standardise(f: np.ndarray) -> np.ndarray:
