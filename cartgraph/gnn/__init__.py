@@ -4,10 +4,16 @@
 - :class:`TextHeteroGNN`: heterogeneous GNN over users, items (text vectors) and
   categories; serves cold-start items.
 - :class:`ComplementModel`: directed item → item complementarity (COMPLEMENTS edges).
+- :class:`TextGraphRanker`: graph pair features (fixed message passing) + a learned
+  scorer, trained fold-out on rolling cuts; :class:`TextEASE`: EASE with text-imputed
+  cold items.
 """
 from cartgraph.gnn.complements import ComplementModel
+from cartgraph.gnn.graph_ranker import TextGraphRanker
 from cartgraph.gnn.hetero import TextHeteroGNN
 from cartgraph.gnn.lightgcn import LightGCN
+from cartgraph.gnn.text_ease import TextEASE
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
-__all__ = ["ComplementModel", "LightGCN", "TextHeteroGNN", "TrainConfig", "TrainHistory", "train_bpr"]
+__all__ = ["ComplementModel", "LightGCN", "TextEASE", "TextGraphRanker", "TextHeteroGNN", "TrainConfig", "TrainHistory",
+           "train_bpr"]

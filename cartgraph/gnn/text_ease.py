@@ -110,15 +110,19 @@ class TextEASE(MatrixRecommender):
             raise ConfigError(f"TextEASE: text vectors must be finite, shape ({matrix.shape[1]}, D); "
                               f"got {text.shape}")
         self.ease_ = EASE(self.lam).fit_matrix(matrix)
-        warm = np.diff(matrix.tocsc().indptr) > 0
-        self.cold_ = np.flatnonzero(~warm)
-        k = self.neighbours if warm.any() else 0
-        nbr, cos = text_neighbours(text, self.cold_, np.flatnonzero(warm), k)
+        self.user_items_ = matrix
+        self.cold_ = np.flatnonzero(np.diff(matrix.tocsc().indptr) == 0)
+        self._set_neighbours(text)
+        return self
+
+    def _set_neighbours(self, text: np.ndarray) -> None:
+        """Each cold item's ``k`` warm text neighbours and their normalised cosine weights."""
+        warm = np.ones(self.user_items_.shape[1], bool)
+        warm[self.cold_] = False
+        nbr, cos = text_neighbours(text, self.cold_, np.flatnonzero(warm), self.neighbours if warm.any() else 0)
         w = np.maximum(cos, 0.0)
         self.cold_neighbours_ = nbr
         self.cold_weights_ = (w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)).astype(np.float64)
-        self.user_items_ = matrix
-        return self
 
     def _fit_matrix(self, X: sp.csr_matrix) -> None:
         raise ConfigError("TextEASE needs item text: call fit(dataset, item_vectors=...) or fit_text(X, text)")
@@ -186,10 +190,5 @@ def _with_neighbours(model: TextEASE, text: np.ndarray, k: int) -> TextEASE:
     """``model`` with ``k`` cold neighbours, the EASE fit reused."""
     out = TextEASE(model.lam, k, batch_size=model.batch_size)
     out.ease_, out.cold_, out.user_items_ = model.ease_, model.cold_, model.user_items_
-    warm = np.ones(model.user_items_.shape[1], bool)
-    warm[model.cold_] = False
-    nbr, cos = text_neighbours(text, model.cold_, np.flatnonzero(warm), k if warm.any() else 0)
-    w = np.maximum(cos, 0.0)
-    out.cold_neighbours_ = nbr
-    out.cold_weights_ = (w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)).astype(np.float64)
+    out._set_neighbours(text)
     return out
