@@ -204,3 +204,30 @@ def test_text_ease_errors_and_tuning(shop):
     assert table[f"{lam:g}/{k}"] == max(table.values())
     with pytest.raises(ConfigError):
         PairSettings(candidates=0).check()
+
+
+def test_hide_future_items_keeps_later_launches_out_of_fold_candidates(shop):
+    ds, vectors, _, _ = shop
+    cold = ds.item_vocab.index("cold")
+    model = ranker(epochs=3, hide_future_items=True).fit(ds, item_vectors=vectors)
+    assert model.hide_future_items and len(model.n_train_users_) == 4
+    assert cold in set(model.serve_items_.ravel())        # serving still offers the never-sold item
+    folds = rolling_folds(ds, "time", n_folds=2)
+    assert folds[0].end is not None and rolling_folds(ds, "time", n_folds=1)[0].end == ds.events["ts"].max()
+
+
+def test_pair_features_offer_only_available_items(shop):
+    from cartgraph.gnn.pair_features import item_category_matrix, pair_features
+
+    ds, vectors, hot, _ = shop
+    every = np.arange(ds.n_items)
+    nbrs = text_neighbours(vectors, every, every, 3)[0]
+    available = np.ones(ds.n_items, bool)
+    available[hot] = False
+    batch = pair_features(ds, ds.events, ds.events["ts"].max(), vectors, item_category_matrix(ds), nbrs,
+                          PairSettings(lam=10.0, neighbours=3, candidates=5), available=available)
+    assert batch.features.shape == (len(batch.users), 5, len(FEATURES)) and np.isfinite(batch.features).all()
+    assert hot not in set(batch.items.ravel())
+    with pytest.raises(ConfigError, match="available"):
+        pair_features(ds, ds.events, ds.events["ts"].max(), vectors, item_category_matrix(ds), nbrs,
+                      PairSettings(lam=10.0), available=available[:-1])

@@ -118,7 +118,7 @@ def item_category_matrix(dataset: Dataset) -> sp.csr_matrix:
 
 def pair_features(dataset: Dataset, events: pd.DataFrame, now: pd.Timestamp, text: np.ndarray,
                   categories: sp.csr_matrix, text_nbrs: np.ndarray, settings: PairSettings,
-                  users: np.ndarray | None = None) -> PairBatch:
+                  users: np.ndarray | None = None, available: np.ndarray | None = None) -> PairBatch:
     """Features of each user's ``C`` best new items, computed from ``events`` alone.
 
     Args:
@@ -129,6 +129,9 @@ def pair_features(dataset: Dataset, events: pd.DataFrame, now: pd.Timestamp, tex
         text: ``(I, D)`` item text vectors. categories: ``(I, K)`` from
             :func:`item_category_matrix`. text_nbrs: ``(I, k)`` text neighbours per item.
         users: whose candidates (default: every user with history).
+        available: ``(I,)`` bool, the items that exist at this view's time (default: all);
+            the others are never candidates (a fold of the past must not offer items
+            that were launched only later: at serving, every never-sold item is new).
     """
     settings.check()
     n_users, n_items = dataset.n_users, dataset.n_items
@@ -151,6 +154,10 @@ def pair_features(dataset: Dataset, events: pd.DataFrame, now: pd.Timestamp, tex
     S = base.scores_of(X[users])                                                  # (n, I)
     had = X[users].toarray() > 0
     C = min(settings.candidates, n_items)
+    if available is not None:
+        if available.shape != (n_items,):
+            raise ConfigError(f"available must have shape ({n_items},), got {available.shape}")
+        had = had | ~available[None, :]
     masked = np.where(had, -np.inf, S)
     top = np.argpartition(-masked, C - 1, axis=1)[:, :C]
     order = np.lexsort((top, -np.take_along_axis(masked, top, axis=1)))           # score desc, index asc

@@ -42,11 +42,14 @@ class Fold:
         target: ``(U, I)`` csr float32, 1 where the user bought a *new* item after the cut
             (only users with early events).
         now: the cut time (``"time"``) or the latest early event (``"basket"``).
+        end: the end of the target window (``"time"``; items first sold after it did not
+            exist yet at the fold's time), None for ``"basket"``.
     """
 
     early_events: pd.DataFrame
     target: sp.csr_matrix
     now: pd.Timestamp
+    end: pd.Timestamp | None = None
 
 
 def identified_events(dataset: Dataset) -> pd.DataFrame:
@@ -86,7 +89,7 @@ def rolling_folds(dataset: Dataset, fold: str, n_folds: int = 3, fraction: float
         for j in range(1, n_folds + 1):
             cut = t1 - j * w
             early, late = ev[ev["ts"] <= cut], ev[(ev["ts"] > cut) & (ev["ts"] <= cut + w)]
-            out.append(Fold(early, _new_items(dataset, early, late, f"time fold {j}"), cut))
+            out.append(Fold(early, _new_items(dataset, early, late, f"time fold {j}"), cut, cut + w))
     else:
         if "basket_id" not in ev.columns or ev["basket_id"].isna().any():
             raise DataError(f"{dataset.name}:events", "a basket_id on every event (fold='basket')",
