@@ -93,14 +93,30 @@ def online_retail_cases(ds, split, max_cases: int, max_size: int) -> tuple[list[
     return [cases[i] for i in pick], pairs
 
 
-def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoid_substitutes):
-    """Baselines once, the RL walk per seed; returns the report of one dataset."""
+def learned_complements(vec, epochs: int):
+    """A factory ``Dataset → fitted ComplementModel`` (the learned, text-aware score alone), so
+    that every data cut the RL stage reads gets complements learned from that cut only."""
+    from cartgraph.gnn import ComplementModel
+
+    def fit(data):
+        return ComplementModel(64, epochs=epochs, batch_size=512, eval_every=0, seed=0, progress=False,
+                               device="cpu").fit(data, item_vectors=vec)
+
+    return fit
+
+
+def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoid_substitutes, complements=None):
+    """Baselines once, the RL walk per seed; returns the report of one dataset. ``complements``:
+    the walk's complement source (default: co-purchase lift); the baselines always read lift."""
     per_seed, weights, fit_s, starts = [], [], [], []
     baselines = None
+    if complements is not None:
+        plain = BundleBuilder(size=size, rl=None, avoid_substitutes=avoid_substitutes).fit(train, vec)
+        baselines = {k: v for k, v in evaluate_bundles(plain, cases, pairs).items() if k != "walk_rl"}
     for seed in seeds:
         start = time.perf_counter()
         b = BundleBuilder(size=size, rl=rl, curve_path=curve_dir / f"{name}_seed{seed}.png",
-                          avoid_substitutes=avoid_substitutes).fit(train, vec, seed=seed)
+                          avoid_substitutes=avoid_substitutes).fit(train, vec, seed=seed, complements=complements)
         fit_s.append(time.perf_counter() - start)
         h0 = b.history_[0]
         starts.append({"start": h0["start"], "start_valid_recall": h0["start_valid_recall"],
@@ -201,6 +217,10 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=None, help="RL sampling temperature")
     ap.add_argument("--keep-norm", action="store_true", help="RL keeps the weights' norm (no sharpening)")
     ap.add_argument("--prox", type=float, default=0.0, help="RL pull back toward the start per step")
+    ap.add_argument("--complements", choices=("lift", "learned"), default="lift",
+                    help="BundleRec walk's complement evidence: co-purchase lift, or a ComplementModel fitted "
+                         "on each data cut (text-aware: it also scores items nobody bought yet)")
+    ap.add_argument("--complement-epochs", type=int, default=20, help="epochs of --complements learned")
     args = ap.parse_args()
     only, seeds = args.only.split(","), [int(s) for s in args.seeds.split(",")]
     curve_dir = Path(args.curves)
@@ -219,6 +239,8 @@ def main() -> None:
         rl = dataclasses.replace(rl, substitute_penalty=args.substitute_penalty)
     avoid = args.substitutes == "mask"
     out["substitutes"], out["rl_config"] = args.substitutes, dataclasses.asdict(rl)
+    out["complements"] = args.complements if args.complements == "lift" else \
+        {"source": "learned", "epochs": args.complement_epochs}
     for domain in ("electronic", "clothing"):
         if domain in only:
             ds = cartgraph.load("bundlerec-amazon", DATA / "bundlerec-amazon" / domain)
@@ -227,9 +249,10 @@ def main() -> None:
             vec = vectors(split.train)
             brl = rl if args.sources is None else dataclasses.replace(rl, sources=args.sources)
             brl = brl if args.episodes is None else dataclasses.replace(brl, episodes=args.episodes)
+            comp = learned_complements(vec, args.complement_epochs) if args.complements == "learned" else None
             out[f"bundlerec-{domain}"] = run_learned(f"bundlerec-{domain}", split.train, vec, cases,
                                                      pair_matrix(held, split.train.n_items), seeds, brl, curve_dir, 10,
-                                                     avoid)
+                                                     avoid, comp)
     if "online-retail" in only:
         ds = cartgraph.load("online-retail", DATA / "online-retail")
         split = splits.online_retail(ds, stage="test", mode="all")
