@@ -79,14 +79,19 @@ class EASE(MatrixRecommender):
             self.dual_, self.pdiag_ = _dual_factors(Xa, self.lam)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        xb = self.user_items_[users][:, self.items_].astype(np.float64)
+        return self.score_rows(self.user_items_[users])
+
+    def score_rows(self, rows: sp.spmatrix) -> np.ndarray:
+        """Scores ``x B`` of arbitrary user rows (e.g. recency-weighted histories):
+        ``(b, n_items)`` sparse → ``(b, n_items)`` float64 (0 for items outside the model)."""
+        xb = sp.csr_matrix(rows)[:, self.items_].astype(np.float64)
         if self.solver_ == "primal":
             active = np.asarray(xb @ self.weights_)
         else:
             dense = xb.toarray()
             xp = (dense - np.asarray((xb @ self.basis_.T).toarray() @ self.dual_)) / self.lam
             active = dense - xp / self.pdiag_
-        out = np.zeros((len(users), self.user_items_.shape[1]))
+        out = np.zeros((xb.shape[0], self.user_items_.shape[1]))
         out[:, self.items_] = active
         return out
 

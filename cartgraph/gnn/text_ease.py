@@ -135,16 +135,7 @@ class TextEASE(MatrixRecommender):
         if rows.shape[1] != self.user_items_.shape[1]:
             raise ConfigError(f"TextEASE.scores_of: rows must have {self.user_items_.shape[1]} columns, "
                               f"got {rows.shape[1]}")
-        e = self.ease_
-        xb = rows[:, e.items_]
-        if e.solver_ == "primal":
-            active = np.asarray(xb @ e.weights_)
-        else:
-            dense = xb.toarray()
-            xp = (dense - np.asarray((xb @ e.basis_.T).toarray() @ e.dual_)) / e.lam
-            active = dense - xp / e.pdiag_
-        out = np.zeros((rows.shape[0], rows.shape[1]))
-        out[:, e.items_] = active
+        out = self.ease_.score_rows(rows)
         if self.cold_neighbours_.shape[1]:
             out[:, self.cold_] = np.einsum("bck,ck->bc", out[:, self.cold_neighbours_], self.cold_weights_)
         return out
