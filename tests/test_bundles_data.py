@@ -136,3 +136,24 @@ def test_rl_with_last_bundle_validation_runs_and_is_deterministic(electronic):
         b = BundleBuilder(size=5, rl=cfg).fit(electronic, vec, seed=0)
         assert a.weights_ == b.weights_ and a.history_[0]["start"] in ("init", "text_knn", "co_purchase", "top_relevance")
         assert a.history_[0]["kept_valid_recall"] >= a.history_[0]["valid_recall"] - 1e-12
+
+
+def test_episode_cuts_drop_the_definitions_of_the_bundles_they_hold_out(electronic):
+    """A learned complement model reads the bundle catalogue, so a cut that removes bundle
+    choices must remove the bundles only those choices named: otherwise the episode's answer
+    is in the graph it reads (found when a ComplementModel drove the walk: validation recall
+    doubled while the test recall fell to ~0)."""
+    from cartgraph.bundles.episodes import time_split, user_folds
+    from cartgraph.gnn.complement_pairs import co_occurrence
+
+    graphs, episodes, fold, _ = user_folds(electronic, 5, 400, 5, seed=0)
+    graph, *_ = time_split(electronic, 0.6, 0.25, 400, 5, seed=0)
+    for g in [*graphs, graph]:
+        chosen_here = set(g.user_bundles["bundle_id"])
+        removed = set(electronic.user_bundles["bundle_id"]) - chosen_here
+        assert removed and not set(g.bundles["bundle_id"]) & removed
+        assert set(g.bundles["bundle_id"]) >= chosen_here
+    counts = co_occurrence(graphs[0], bundle_weight=1.0)
+    group0 = [e for e, k in zip(episodes, fold) if k == 0]
+    unseen = [e for e in group0 if all(counts[e.anchors[0], t] == 0 for t in e.target)]
+    assert len(unseen) > 0.5 * len(group0)   # most held-out pairs are unseen in the fold's graph

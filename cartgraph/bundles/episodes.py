@@ -202,10 +202,24 @@ def time_split(dataset: Dataset, graph_fraction: float, valid_fraction: float, m
     valid_src = valid_src.iloc[np.sort(rng.permutation(len(valid_src))[:_n_valid(max_episodes, max_valid)])]
     ev, ub = dataset.events, dataset.user_bundles
     graph = dataset.replace(events=ev[ev["ts"] < cut], user_bundles=ub[ub["ts"] < cut])
+    graph = _without_unchosen_bundles(dataset, graph)
     from cartgraph.bundles.metrics import pair_matrix
 
     pairs = pair_matrix([list(dict.fromkeys(x)) for x in later["items"]], dataset.n_items)
     return graph, to_episodes(train_src, max_size), to_episodes(valid_src, max_size), pairs
+
+
+def _without_unchosen_bundles(full: Dataset, graph: Dataset) -> Dataset:
+    """``graph`` without the catalogue bundles that only its removed bundle choices named.
+
+    A bundle's definition (its items) is the answer of an episode built from it, and a
+    learned complement model reads the bundle catalogue, not only the choices; so a cut that
+    removes choices removes the bundles nobody left in it chose (as the test split does).
+    Bundles nobody ever chose stay."""
+    gone = set(full.user_bundles["bundle_id"]) - set(graph.user_bundles["bundle_id"])
+    if not gone:
+        return graph
+    return graph.replace(bundles=graph.bundles[~graph.bundles["bundle_id"].isin(gone)])
 
 
 def has_user_bundles(dataset: Dataset, min_users: int = 10) -> bool:
@@ -263,7 +277,8 @@ def user_folds(dataset: Dataset, folds: int, max_episodes: int, max_size: int, s
     ub_group = group[dataset.user_vocab.indices(ub["user_id"].to_numpy())]
     graphs, pairs = [], []
     for k in range(folds):
-        graphs.append(dataset.replace(events=ev[ev_group != k], user_bundles=ub[ub_group != k]))
+        graphs.append(_without_unchosen_bundles(dataset, dataset.replace(events=ev[ev_group != k],
+                                                                         user_bundles=ub[ub_group != k])))
         mine = src[src_group == k]
         pairs.append(pair_matrix([list(dict.fromkeys(x)) for x in mine["items"]], dataset.n_items))
     episodes = [dataclasses.replace(e, user=None) for e in to_episodes(src, max_size)]
