@@ -159,10 +159,10 @@ def fit_complements(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
         return "unavailable", "the complement model learns from item text vectors; the text stage did not run"
     if optional_import("cartgraph.gnn.complements", "ComplementModel") is None:
         return "unavailable", "cartgraph.gnn.complements (ComplementModel) is not in this installation"
-    if make_complement_model(rec, dataset) is None:
-        return "unavailable", f"{dataset.name}: no two items share a basket or bundle; nothing to learn complements from"
-    weight, how = choose_count_weight(rec, dataset)
+    weight, how = choose_count_weight(rec, dataset)  # no pairs here: none in its holdout either, so no fit
     model = make_complement_model(rec, dataset, progress, count_weight=weight)
+    if model is None:
+        return "unavailable", f"{dataset.name}: no two items share a basket or bundle; nothing to learn complements from"
     rec.complements_ = model.fit(dataset, item_vectors=rec.item_vectors_)
     return "done", (f"{type(model).__name__} ({model.name}), {model.config.epochs} epochs on {model.n_pairs_} "
                     f"basket/bundle pairs, {how}: {weight:g}")

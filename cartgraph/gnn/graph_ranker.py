@@ -43,7 +43,7 @@ from cartgraph.errors import ConfigError
 from cartgraph.gnn.item_features import text_features
 from cartgraph.gnn.pair_features import FEATURES, PairBatch, PairSettings, item_category_matrix, pair_features
 from cartgraph.gnn.rolling_folds import ROLLING_FOLDS, identified_events, rolling_folds
-from cartgraph.gnn.text_ease import text_neighbours
+from cartgraph.gnn.similar import text_neighbours
 from cartgraph.gnn.trainer import TrainHistory
 
 __all__ = ["TextGraphRanker", "PairScorer", "FEATURE_SETS"]

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cartgraph.errors import ConfigError
+from cartgraph.gnn.similar import text_neighbours
 
 __all__ = ["ease_item_weights", "impute_cold_columns", "BASES"]
 
@@ -63,15 +64,11 @@ def impute_cold_columns(weights: np.ndarray, text: np.ndarray, warm: np.ndarray,
     cold, hot = np.flatnonzero(~warm), np.flatnonzero(warm)
     if k == 0 or not len(cold) or not len(hot):
         return weights
-    t = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
-    k = min(k, len(hot))
-    for start in range(0, len(cold), 256):
-        c = cold[start:start + 256]
-        sim = t[c] @ t[hot].T                                     # (b, n_warm)
-        nbr = np.argpartition(-sim, k - 1, axis=1)[:, :k]         # (b, k)
-        w = np.maximum(np.take_along_axis(sim, nbr, axis=1), 0.0)
-        w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
-        # B[:, c] = Σ_j w_cj B[:, hot[nbr]]  →  (I, b)
-        cols = np.einsum("ibk,bk->ib", weights[:, hot[nbr]], w.astype(np.float32))
-        weights[:, c] = cols
+    nbrs, sims = text_neighbours(text, cold, hot, k)              # (n_cold, k) warm items, cosines
+    w_all = np.maximum(sims, 0.0)
+    w_all /= np.maximum(w_all.sum(axis=1, keepdims=True), 1e-12)
+    for start in range(0, len(cold), 256):                        # (I, 256, k) gathers at a time
+        c, nbr, w = cold[start:start + 256], nbrs[start:start + 256], w_all[start:start + 256]
+        # B[:, c] = Σ_j w_cj B[:, nbr]  →  (I, b)
+        weights[:, c] = np.einsum("ibk,bk->ib", weights[:, nbr], w.astype(np.float32))
     return weights

@@ -33,44 +33,12 @@ from cartgraph.baselines.ease import EASE
 from cartgraph.baselines.tuning import EASE_LAMBDAS
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
+from cartgraph.gnn.similar import text_neighbours
 
 __all__ = ["TextEASE", "tune_text_ease", "text_neighbours", "TEXT_EASE_NEIGHBOURS"]
 
 TEXT_EASE_NEIGHBOURS: tuple[int, ...] = (0, 1, 3, 10, 30)
 """Values of ``k`` :func:`tune_text_ease` tries (0 = plain EASE)."""
-
-
-def text_neighbours(text: np.ndarray, query: np.ndarray, pool: np.ndarray, k: int,
-                    block: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` items of ``pool`` closest by cosine to each item of ``query``.
-
-    Args:
-        text: ``(I, D)`` item text vectors (any norm).
-        query, pool: item indices, shapes ``(q,)`` and ``(p,)``; an item is never its own
-            neighbour.
-        k: neighbours per query item (clipped to the pool size).
-
-    Returns:
-        ``(neighbours, cosines)``, shapes ``(q, k)`` int64 (item indices) and ``(q, k)``
-        float32, best first.
-    """
-    t = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
-    t = t.astype(np.float32)
-    k = min(k, len(pool) - 1 if np.isin(query, pool).any() else len(pool))
-    nbr = np.zeros((len(query), max(k, 0)), np.int64)
-    cos = np.zeros((len(query), max(k, 0)), np.float32)
-    if k <= 0:
-        return nbr, cos
-    for start in range(0, len(query), block):
-        q = query[start:start + block]
-        sim = t[q] @ t[pool].T                                          # (b, p)
-        sim[q[:, None] == pool[None, :]] = -np.inf
-        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(sim, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        nbr[start:start + len(q)] = pool[top]
-        cos[start:start + len(q)] = np.take_along_axis(sim, top, axis=1)
-    return nbr, cos
 
 
 class TextEASE(MatrixRecommender):
