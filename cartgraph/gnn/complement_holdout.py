@@ -16,7 +16,7 @@ import pandas as pd
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
 
-__all__ = ["BasketHoldout", "latest_baskets"]
+__all__ = ["BasketHoldout", "default_holdouts", "last_bundles", "latest_baskets"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,3 +56,40 @@ def latest_baskets(dataset: Dataset, fraction: float = 0.2, min_groups: int = 10
         return None
     train = dataset.replace(events=ev[~ev["basket_id"].isin(held)])
     return BasketHoldout(train, groups.rename(columns={"basket_id": "group_id"}).reset_index(drop=True))
+
+
+def last_bundles(dataset: Dataset, min_groups: int = 10) -> BasketHoldout | None:
+    """Hold out each user's last chosen bundle (:func:`cartgraph.evaluation.splits.last_bundle`:
+    the bundle definitions only those choices name and the events that reveal them leave
+    ``train`` too). Returns None without user bundles or with fewer than ``min_groups``
+    held-out bundles of two or more items."""
+    from cartgraph.evaluation import splits
+
+    if dataset.user_bundles is None or dataset.user_bundles.empty or dataset.bundles is None:
+        return None
+    if dataset.user_bundles["user_id"].duplicated().sum() < min_groups:
+        return None
+    split = splits.last_bundle(dataset)
+    held = set(dataset.user_bundles["bundle_id"]) - set(split.train.user_bundles["bundle_id"])
+    members = dataset.bundle_items()
+    groups = members[members["bundle_id"].isin(list(held))][["bundle_id", "item_id"]]
+    groups = groups[groups.groupby("bundle_id")["item_id"].transform("nunique") >= 2]
+    if groups["bundle_id"].nunique() < min_groups:
+        return None
+    return BasketHoldout(split.train, groups.rename(columns={"bundle_id": "group_id"}).reset_index(drop=True))
+
+
+def default_holdouts(dataset: Dataset, fraction: float = 0.2, n_rolling: int = 1) -> list[BasketHoldout]:
+    """The validation slices a shop's own data offers: its latest baskets
+    (:func:`latest_baskets`), rolled back ``n_rolling`` times (the latest ``fraction``, then
+    the latest ``fraction`` of what is left, ...) and, where users choose bundles, each
+    user's last bundle (:func:`last_bundles`); an empty list when none has enough groups."""
+    out, rest = [], dataset
+    for _ in range(n_rolling):
+        h = latest_baskets(rest, fraction)
+        if h is None:
+            break
+        out.append(h)
+        rest = h.train
+    bundles = last_bundles(dataset)
+    return out + ([bundles] if bundles is not None else [])

@@ -23,17 +23,19 @@ from cartgraph.graph.schema import CATEGORY_SEP
 __all__ = ["co_occurrence", "group_matrix", "positive_pairs", "look_alikes", "leaf_categories"]
 
 
-def group_matrix(groups: pd.DataFrame, dataset: Dataset, group_col: str) -> sp.csr_matrix:
+def group_matrix(groups: pd.DataFrame, dataset: Dataset, group_col: str, *,
+                 return_ids: bool = False) -> sp.csr_matrix | tuple[sp.csr_matrix, np.ndarray]:
     """Binary ``(n_groups, n_items)`` membership of ``groups`` (columns ``group_col``,
-    ``item_id``); items outside ``dataset``'s catalogue are dropped."""
+    ``item_id``); items outside ``dataset``'s catalogue are dropped (and a group left
+    empty with them). With ``return_ids`` also the group id of each row, shape ``(n_groups,)``."""
     idx = dataset.item_vocab.indices(groups["item_id"].to_numpy(), missing="ignore")
     keep = idx >= 0
-    rows = pd.factorize(groups[group_col].to_numpy()[keep])[0]
+    rows, ids = pd.factorize(groups[group_col].to_numpy()[keep])
     m = sp.csr_matrix((np.ones(int(keep.sum()), np.float32), (rows, idx[keep])),
                       shape=(int(rows.max()) + 1 if len(rows) else 0, dataset.n_items))
     m.sum_duplicates()
     m.data[:] = 1.0
-    return m
+    return (m, np.asarray(ids)) if return_ids else m
 
 
 def co_occurrence(dataset: Dataset, *, bundle_weight: float = 1.0,

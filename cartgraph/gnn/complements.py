@@ -28,6 +28,7 @@ from numpy.typing import ArrayLike
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError, NotFittedError
 from cartgraph.evaluation.topk import topk
+from cartgraph.gnn.complement_edges import ComplementEdges
 from cartgraph.gnn.complement_metrics import group_precision
 from cartgraph.gnn.complement_net import ComplementNet
 from cartgraph.gnn.complement_pairs import co_occurrence, group_matrix, leaf_categories, look_alikes, positive_pairs
@@ -46,7 +47,7 @@ COUNT_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 
-class ComplementModel:
+class ComplementModel(ComplementEdges):
     """Directed complementarity scorer ``s(a → b)`` over a catalogue.
 
     Args:
@@ -199,28 +200,6 @@ class ComplementModel:
         if self.count_weight_:
             s = row_zscore(s) + self.count_weight_ * row_zscore(np.log1p(self.counts_[rows].toarray()))
         return s
-
-    def top_edges(self, m: int = 10) -> pd.DataFrame:
-        """The ``m`` best COMPLEMENTS edges of every item: columns ``src``, ``dst``
-        (external item ids), ``score``, and ``src_index``, ``dst_index``; best first per item."""
-        idx, vals = self.complements(np.arange(len(self.item_ids_)), k=m)
-        src = np.repeat(np.arange(len(idx)), idx.shape[1])
-        return pd.DataFrame({"src": self.item_ids_[src], "dst": self.item_ids_[idx.ravel()],
-                             "score": vals.ravel().astype(np.float64), "src_index": src, "dst_index": idx.ravel()})
-
-    def write(self, store, m: int = 10, *, batch_size: int = 5000) -> int:
-        """Upsert the top-``m`` COMPLEMENTS edges per item into ``store`` (a
-        :class:`~cartgraph.graph.GraphStore` holding these items) with ``model=self.name``;
-        returns the number of edges written."""
-        edges = self.top_edges(m)
-        return store.upsert_complements(edges[["src", "dst", "score"]], model=self.name, batch_size=batch_size)
-
-    def _indices(self, values: ArrayLike, arg: str) -> np.ndarray:
-        v = np.asarray(values)
-        n = len(self.item_ids_)
-        if v.size and (not np.issubdtype(v.dtype, np.integer) or v.min() < 0 or v.max() >= n):
-            raise ConfigError(f"{arg} must be item indices in 0..{n - 1}, got {values!r}")
-        return v.astype(np.int64)
 
     # ------------------------------------------------------------------ persistence
     def _settings(self) -> dict:

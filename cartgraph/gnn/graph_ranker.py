@@ -30,7 +30,6 @@ Example::
 """
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Sequence
 
@@ -41,6 +40,7 @@ from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
 from cartgraph.gnn.item_features import text_features
+from cartgraph.gnn.listwise import PairScorer, standardise, start_sharpness, train_listwise
 from cartgraph.gnn.pair_features import FEATURES, PairBatch, PairSettings, item_category_matrix, pair_features
 from cartgraph.gnn.rolling_folds import ROLLING_FOLDS, identified_events, rolling_folds
 from cartgraph.gnn.similar import text_neighbours
@@ -58,31 +58,6 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
 }
 """Named feature groups to choose among on validation (``features=FEATURE_SETS[name]``):
 without the item popularity/trend/age signals, or without the text signals."""
-
-
-class PairScorer(torch.nn.Module):
-    """``s = wᵀ z + vᵀ ReLU(W z + b)``: ``(n, C, F)`` → ``(n, C)``.
-
-    Starts as ``−a · z[rank]`` (``w`` = −a on the column ``rank``, ``v = 0``), i.e. the
-    candidates' given order at softmax sharpness ``a``.
-    """
-
-    def __init__(self, n_features: int, hidden: int, rank_column: int, generator: torch.Generator,
-                 sharpness: float = 1.0) -> None:
-        super().__init__()
-        self.linear = torch.nn.Linear(n_features, 1, bias=False)
-        self.hidden = torch.nn.Linear(n_features, hidden)
-        self.out = torch.nn.Linear(hidden, 1, bias=False)
-        with torch.no_grad():
-            self.linear.weight.zero_()
-            self.linear.weight[0, rank_column] = -sharpness
-            bound = 1.0 / np.sqrt(n_features)
-            self.hidden.weight.uniform_(-bound, bound, generator=generator)
-            self.hidden.bias.uniform_(-bound, bound, generator=generator)
-            self.out.weight.zero_()
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return (self.linear(z) + self.out(torch.relu(self.hidden(z)))).squeeze(-1)
 
 
 class TextGraphRanker(MatrixRecommender):
@@ -183,16 +158,16 @@ class TextGraphRanker(MatrixRecommender):
                                  available=exists)
             hit = np.take_along_axis(fold.target[view.users].toarray() > 0, view.items, axis=1)   # (n, C)
             keep = hit.any(axis=1)
-            zs.append(_standardise(view.features[:, :, cols])[keep])
+            zs.append(standardise(view.features[:, :, cols])[0][keep])
             labels.append(hit[keep])
             self.n_train_users_.append(int(keep.sum()))
         serve = pair_features(dataset, events, events["ts"].max(), text, cats, nbrs, self.settings)
-        self._set_serving(serve, _standardise(serve.features[:, :, cols]))
+        self._set_serving(serve, standardise(serve.features[:, :, cols])[0])
         z = torch.as_tensor(np.concatenate(zs))
         y = torch.as_tensor(np.concatenate(labels))
         gen = torch.Generator().manual_seed(self.seed)
         rank = self.feature_names.index("ease_rank")
-        self.sharpness_ = _sharpness(z[:, :, rank], y)
+        self.sharpness_ = start_sharpness(z[:, :, rank], y)
         self.scorer_ = PairScorer(len(cols), self.hidden, rank, gen, self.sharpness_)
         self.history_ = self._train(z, y, gen, valid)
         self._refresh()
@@ -201,42 +176,10 @@ class TextGraphRanker(MatrixRecommender):
 
     def _train(self, z: torch.Tensor, y: torch.Tensor, gen: torch.Generator, valid) -> TrainHistory:
         """Adam on the softmax over each user's candidates; keeps the best validated weights."""
-        hist = TrainHistory()
-        opt = torch.optim.Adam(self.scorer_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        best_state, stale = copy.deepcopy(self.scorer_.state_dict()), 0
-        check = valid is not None and self.eval_every > 0
-        if check:
-            hist.best_epoch, hist.best_score = 0, self._validate(valid)
-            hist.valid.append((0, hist.best_score))
-        t0 = time.perf_counter()
-        for epoch in range(1, self.epochs + 1):
-            order = torch.randperm(len(z), generator=gen)
-            total = 0.0
-            for start in range(0, len(z), self.batch_users):
-                b = order[start:start + self.batch_users]
-                logp = torch.log_softmax(self.scorer_(z[b]), dim=1)
-                loss = -(logp * y[b]).sum() / y[b].sum()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(b)
-            hist.loss.append(total / len(z))
-            if check and epoch % self.eval_every == 0:
-                score = self._validate(valid)
-                hist.valid.append((epoch, score))
-                if score > hist.best_score:
-                    hist.best_epoch, hist.best_score, stale = epoch, score, 0
-                    best_state = copy.deepcopy(self.scorer_.state_dict())
-                else:
-                    stale += 1
-                    if stale >= self.patience:
-                        break
-        if check:
-            self.scorer_.load_state_dict(best_state)
-        else:
-            hist.best_epoch = self.epochs
-        hist.seconds = time.perf_counter() - t0
-        return hist
+        return train_listwise(self.scorer_, z, y, epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay,
+                              batch=self.batch_users, generator=gen,
+                              validate=None if valid is None else (lambda: self._validate(valid)),
+                              eval_every=self.eval_every, patience=self.patience)
 
     def _validate(self, valid) -> float:
         from cartgraph.evaluation import evaluate
@@ -269,20 +212,3 @@ class TextGraphRanker(MatrixRecommender):
             np.put_along_axis(sub, self.serve_items_[rows[has]], s, axis=1)
             out[has] = sub
         return out
-
-
-def _sharpness(rank: torch.Tensor, y: torch.Tensor) -> float:
-    """The ``a`` (log grid 0.1 … 30) whose start scores ``−a · rank`` give the training
-    targets the lowest softmax cross-entropy: training then starts from EASE's order at
-    its best sharpness instead of first spending steps (and the order) on the scale."""
-    grid = np.geomspace(0.1, 30.0, 31)
-    ce = [float(-(torch.log_softmax(-a * rank, dim=1) * y).sum() / y.sum()) for a in grid]
-    return float(grid[int(np.argmin(ce))])
-
-
-def _standardise(f: np.ndarray) -> np.ndarray:
-    """``(n, C, F)`` → the same, each feature to mean 0 and std 1 over all ``n × C`` pairs
-    (a constant feature becomes 0)."""
-    flat = f.reshape(-1, f.shape[2]).astype(np.float64)
-    mu, sd = flat.mean(axis=0), flat.std(axis=0)
-    return ((f - mu) / np.where(sd > 1e-9, sd, 1.0)).astype(np.float32)
