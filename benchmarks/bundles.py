@@ -105,6 +105,22 @@ def learned_complements(vec, epochs: int):
     return fit
 
 
+def ranker_complements(vec):
+    """A factory ``Dataset → fitted ComplementRanker`` (its scorer trained on the cut's own
+    holdouts: latest baskets and each user's last bundle; the raw co-purchase order when the
+    cut has too few to hold out)."""
+    from cartgraph.gnn import ComplementRanker
+    from cartgraph.gnn.complement_holdout import default_holdouts
+
+    def fit(data):
+        model = ComplementRanker(seed=0)
+        if not default_holdouts(data, model.holdout_fraction, model.n_rolling):
+            model = ComplementRanker(epochs=0)
+        return model.fit(data, item_vectors=vec)
+
+    return fit
+
+
 def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoid_substitutes, complements=None):
     """Baselines once, the RL walk per seed; returns the report of one dataset. ``complements``:
     the walk's complement source (default: co-purchase lift); the baselines always read lift."""
@@ -217,7 +233,7 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=None, help="RL sampling temperature")
     ap.add_argument("--keep-norm", action="store_true", help="RL keeps the weights' norm (no sharpening)")
     ap.add_argument("--prox", type=float, default=0.0, help="RL pull back toward the start per step")
-    ap.add_argument("--complements", choices=("lift", "learned"), default="lift",
+    ap.add_argument("--complements", choices=("lift", "learned", "ranker"), default="lift",
                     help="BundleRec walk's complement evidence: co-purchase lift, or a ComplementModel fitted "
                          "on each data cut (text-aware: it also scores items nobody bought yet)")
     ap.add_argument("--complement-epochs", type=int, default=20, help="epochs of --complements learned")
@@ -239,8 +255,8 @@ def main() -> None:
         rl = dataclasses.replace(rl, substitute_penalty=args.substitute_penalty)
     avoid = args.substitutes == "mask"
     out["substitutes"], out["rl_config"] = args.substitutes, dataclasses.asdict(rl)
-    out["complements"] = args.complements if args.complements == "lift" else \
-        {"source": "learned", "epochs": args.complement_epochs}
+    out["complements"] = {"source": "learned", "epochs": args.complement_epochs} if args.complements == "learned" \
+        else args.complements
     for domain in ("electronic", "clothing"):
         if domain in only:
             ds = cartgraph.load("bundlerec-amazon", DATA / "bundlerec-amazon" / domain)
@@ -249,7 +265,9 @@ def main() -> None:
             vec = vectors(split.train)
             brl = rl if args.sources is None else dataclasses.replace(rl, sources=args.sources)
             brl = brl if args.episodes is None else dataclasses.replace(brl, episodes=args.episodes)
-            comp = learned_complements(vec, args.complement_epochs) if args.complements == "learned" else None
+            comp = {"lift": None, "learned": lambda: learned_complements(vec, args.complement_epochs),
+                    "ranker": lambda: ranker_complements(vec)}[args.complements]
+            comp = comp() if comp else None
             out[f"bundlerec-{domain}"] = run_learned(f"bundlerec-{domain}", split.train, vec, cases,
                                                      pair_matrix(held, split.train.n_items), seeds, brl, curve_dir, 10,
                                                      avoid, comp)

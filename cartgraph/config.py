@@ -98,11 +98,17 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ComplementsConfig:
-    """Learned complementarity (:class:`cartgraph.gnn.ComplementModel`).
+    """Learned complementarity.
 
     Args:
         enabled: learn COMPLEMENTS edges (served by :meth:`Recommender.complements`, used by
             the bundle walk, given as reasons, exported as ``COMPLEMENTS`` edges).
+        model: ``"ranker"`` (default, :class:`cartgraph.gnn.ComplementRanker`: graph pair
+            features and a list scorer trained on the latest baskets / each user's last
+            bundle; the raw co-purchase order when there are too few to hold out) or
+            ``"gnn"`` (:class:`cartgraph.gnn.ComplementModel`, fused with the counts). The
+            ranker lists better partners on every dataset measured (``benchmarks/complements.py``);
+            the fields below down to ``count_weight`` apply to ``"gnn"``.
         k: COMPLEMENTS edges exported per item (and the width of the complement reason check).
         epochs: training epochs of the complement model (early stopping is off in the facade).
         min_steps: at least this many gradient steps: on a small catalogue one epoch is one
@@ -117,10 +123,12 @@ class ComplementsConfig:
             baskets (a first fit without them), then the model is fitted again on all the data
             with that weight; :data:`AUTO_COUNT_WEIGHT_FALLBACK` when the data has too few
             baskets to hold out. A number fixes it (0: the learned score alone).
-        valid_fraction: share of the latest baskets held out to choose ``count_weight``.
+        valid_fraction: share of the latest baskets held out to choose ``count_weight``
+            (``"gnn"``) or to train the scorer on (``"ranker"``).
     """
 
     enabled: bool = True
+    model: str = "ranker"
     k: int = 10
     epochs: int = 5
     min_steps: int = 50
@@ -130,6 +138,7 @@ class ComplementsConfig:
     valid_fraction: float = 0.2
 
     def __post_init__(self) -> None:
+        _require(self.model in COMPLEMENT_MODELS, "complements.model", f"one of {COMPLEMENT_MODELS}", self.model)
         for field in ("k", "epochs", "min_steps", "embedding_dim", "per_item"):
             _require(getattr(self, field) >= 1, f"complements.{field}", "an integer >= 1", getattr(self, field))
         w = self.count_weight
@@ -138,6 +147,9 @@ class ComplementsConfig:
         _require(isinstance(self.valid_fraction, (int, float)) and 0 < self.valid_fraction < 1,
                  "complements.valid_fraction", "a number in (0, 1)", self.valid_fraction)
 
+
+COMPLEMENT_MODELS = ("ranker", "gnn")
+"""Values of ``ComplementsConfig.model``."""
 
 AUTO_COUNT_WEIGHT_FALLBACK = 1.0
 """``ComplementsConfig.count_weight="auto"`` without enough baskets to hold out: the learned

@@ -147,22 +147,60 @@ def choose_count_weight(rec, dataset: Dataset) -> tuple[float, str]:
                                  f"{model.count_weight_scores_[0.0]:.3f})")
 
 
+def make_complement_ranker(rec, data: Dataset) -> Any:
+    """A :class:`~cartgraph.gnn.ComplementRanker` fitted on ``data`` for ``rec.config``: its
+    scorer trained on ``data``'s own holdouts (the latest ``complements.valid_fraction`` of
+    the baskets, rolled back once, and each user's last bundle), or untrained (the raw
+    co-purchase order) when there are too few to hold out; None when it is not installed or
+    no two items of ``data`` share a basket or bundle."""
+    ranker = optional_import("cartgraph.gnn.complement_ranker", "ComplementRanker")
+    if ranker is None:
+        return None
+    from cartgraph.gnn.complement_holdout import default_holdouts
+    from cartgraph.gnn.complement_pairs import co_occurrence
+
+    if not co_occurrence(data).nnz:
+        return None
+    cfg = rec.config.complements
+    model = ranker(seed=rec.config.seed, holdout_fraction=cfg.valid_fraction, valid_k=cfg.k)
+    holdouts = default_holdouts(data, cfg.valid_fraction, model.n_rolling)
+    if not holdouts:
+        model = ranker(epochs=0, seed=rec.config.seed)
+    return model.fit(data, item_vectors=rec.item_vectors_, holdouts=holdouts or None)
+
+
 def fit_complements(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
-    """Learned COMPLEMENTS (:class:`cartgraph.gnn.ComplementModel`) → ``rec.complements_``.
+    """Learned COMPLEMENTS (``complements.model``: :class:`cartgraph.gnn.ComplementRanker` or
+    :class:`cartgraph.gnn.ComplementModel`) → ``rec.complements_``.
 
     Unavailable (not an error) without item text vectors, or when no two items share a
     basket or bundle: there is nothing to learn complements from.
     """
-    if not rec.config.complements.enabled:
+    cfg = rec.config.complements
+    if not cfg.enabled:
         return "disabled", "complements.enabled is False"
     if rec.item_vectors_ is None:
         return "unavailable", "the complement model learns from item text vectors; the text stage did not run"
+    nothing = f"{dataset.name}: no two items share a basket or bundle; nothing to learn complements from"
+    if cfg.model == "ranker":
+        if optional_import("cartgraph.gnn.complement_ranker", "ComplementRanker") is None:
+            return "unavailable", "cartgraph.gnn.complement_ranker (ComplementRanker) is not in this installation"
+        model = make_complement_ranker(rec, dataset)
+        if model is None:
+            return "unavailable", nothing
+        rec.complements_ = model
+        if not model.n_train_anchors_:
+            return "done", f"ComplementRanker ({model.name}): too few baskets or bundles to hold out, raw co-purchase order"
+        v = model.valid_precision_
+        return "done", (f"ComplementRanker ({model.name}), scorer trained on {model.n_train_anchors_} anchors of held-out "
+                        f"baskets/bundles, {model.history_.best_epoch} epochs kept; validation P@{model.valid_k} "
+                        f"{v['start']:.3f} (co-purchase order) -> {v['kept']:.3f}")
     if optional_import("cartgraph.gnn.complements", "ComplementModel") is None:
         return "unavailable", "cartgraph.gnn.complements (ComplementModel) is not in this installation"
     weight, how = choose_count_weight(rec, dataset)  # no pairs here: none in its holdout either, so no fit
     model = make_complement_model(rec, dataset, progress, count_weight=weight)
     if model is None:
-        return "unavailable", f"{dataset.name}: no two items share a basket or bundle; nothing to learn complements from"
+        return "unavailable", nothing
     rec.complements_ = model.fit(dataset, item_vectors=rec.item_vectors_)
     return "done", (f"{type(model).__name__} ({model.name}), {model.config.epochs} epochs on {model.n_pairs_} "
                     f"basket/bundle pairs, {how}: {weight:g}")
@@ -217,12 +255,16 @@ def complement_source(rec, dataset: Dataset) -> Any:
     def complements(data: Dataset) -> Any:
         if data is dataset:
             return rec.complements_
-        model = make_complement_model(rec, data, count_weight=rec.complements_.count_weight_)
+        if rec.config.complements.model == "ranker":
+            model = make_complement_ranker(rec, data)
+        else:
+            model = make_complement_model(rec, data, count_weight=rec.complements_.count_weight_)
+            model = None if model is None else model.fit(data, item_vectors=rec.item_vectors_)
         if model is None:  # the cut shares no basket: its (empty) co-purchase lift
             from cartgraph.bundles.complements import co_purchase_matrix
 
             return co_purchase_matrix(data)
-        return model.fit(data, item_vectors=rec.item_vectors_)
+        return model
 
     return complements
 
@@ -230,7 +272,8 @@ def complement_source(rec, dataset: Dataset) -> Any:
 def complements_of(rec, item: str, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``(item_ids (k,), scores (k,))`` of the complement model for one item id, best first."""
     idx, scores = rec.complements_.complements(rec.item_vocab_.index(item), k=k)
-    return rec.item_vocab_.ids[idx], np.asarray(scores, dtype=np.float32)
+    listed = idx >= 0                              # a ComplementRanker list may be shorter than k
+    return rec.item_vocab_.ids[idx[listed]], np.asarray(scores, dtype=np.float32)[listed]
 
 
 def complement_reason(rec, item: str, other: str) -> Any:

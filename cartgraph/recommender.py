@@ -152,9 +152,10 @@ class Recommender:
         return self.item_vocab_.ids[top], vals.astype(np.float32)
 
     def complements(self, item: str, k: int = 10, *, with_reasons: bool = False) -> tuple:
-        """Items that go with ``item`` (directed, learned by :class:`cartgraph.gnn.ComplementModel`).
+        """Items that go with ``item`` (directed, learned by the complement stage:
+        :class:`cartgraph.gnn.ComplementRanker` by default, see ``ComplementsConfig.model``).
 
-        Returns ``(item_ids (k,), scores (k,))``, best first (ties: lower item index;
+        Returns ``(item_ids (k,), scores (k,))`` (fewer when the model lists fewer), best first (ties: lower item index;
         ``item`` itself excluded); with ``with_reasons=True`` a third element, one
         :class:`Explanation` per item (kind ``"complement"``: the learned score and how
         often the two were bought together).

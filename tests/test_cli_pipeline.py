@@ -142,7 +142,7 @@ def test_export_files_hold_the_graph(model_dir, tmp_path):
     assert len(similar) == got["counts"]["SIMILAR_TO"] > 0 and set(similar["src"]) <= set(items["id"])
     comp = pd.read_csv(tmp_path / "csv" / "rels_COMPLEMENTS.csv")
     assert len(comp) == got["counts"]["COMPLEMENTS"] == 120 * 10  # complements.k per item
-    assert set(comp["model"]) == {"complement-gnn"} and np.isfinite(comp["score"]).all()
+    assert set(comp["model"]) == {"complement-ranker"} and np.isfinite(comp["score"]).all()
     assert set(comp["src"]) <= set(items["id"]) and not (comp["src"] == comp["dst"]).any()
     from cartgraph.recommender import Recommender
 
@@ -168,7 +168,7 @@ def test_export_writes_complements_into_neo4j(model_dir):
     with Neo4jStore() as store:
         assert store.counts()["COMPLEMENTS"] == 120 * 10
         edges = store.neighbors("Item", "sku-0000", "COMPLEMENTS").set_index("id")
-    assert set(edges.index) == set(want_ids) and set(edges["model"]) == {"complement-gnn"}
+    assert set(edges.index) == set(want_ids) and set(edges["model"]) == {"complement-ranker"}
     assert np.allclose(edges.loc[list(want_ids), "score"], want_scores, atol=1e-5)
 
 

@@ -281,6 +281,8 @@ def test_complements_and_explanations_survive_save_and_load(fitted, shop, tmp_pa
 
 
 def test_complements_config_is_checked_and_switchable(shop):
+    with pytest.raises(ConfigError, match="complements.model.*one of"):
+        ComplementsConfig(model="magic")
     with pytest.raises(ConfigError, match="complements.epochs"):
         ComplementsConfig(epochs=0)
     for bad in ("sometimes", -1.0, True):
@@ -292,15 +294,36 @@ def test_complements_config_is_checked_and_switchable(shop):
     assert RecommenderConfig.from_dict({"complements": {"count_weight": 2.0}}).complements.count_weight == 2.0
 
 
-def test_count_weight_is_chosen_on_the_latest_baskets(fitted, shop):
-    """The default ``count_weight="auto"``: the served complements fuse the learned score with
-    the observed counts at the weight best on the latest baskets (held out of a first fit);
-    a number is used as given; without baskets to hold out the documented default is used."""
+def test_the_default_complements_are_a_ranker_trained_on_the_latest_baskets(fitted, shop):
+    """``complements.model="ranker"`` (default): a ComplementRanker whose scorer learned from
+    the shop's own latest baskets (the stage says how it did on its validation anchors);
+    without baskets to hold out it falls back to the raw co-purchase order, and with no
+    shared basket at all the stage is unavailable."""
+    from cartgraph.gnn import ComplementRanker
+    from cartgraph.pipeline_stages import make_complement_ranker
+
+    model, detail = fitted.complements_, fitted.stages_["complements"]["detail"]
+    assert isinstance(model, ComplementRanker) and model.n_train_anchors_ > 0
+    assert f"validation P@10 {model.valid_precision_['start']:.3f} (co-purchase order)" in detail, detail
+    few = shop.replace(events=shop.events[shop.events["basket_id"].isin(shop.events["basket_id"].unique()[:5])])
+    untrained = make_complement_ranker(fitted, few)
+    assert untrained.n_train_anchors_ == 0 and untrained.epochs == 0
+    assert make_complement_ranker(fitted, shop.replace(events=shop.events.assign(basket_id=None),
+                                                       bundles=shop.bundles.iloc[:0])) is None
+
+
+def test_count_weight_is_chosen_on_the_latest_baskets(shop):
+    """``complements.model="gnn"`` with ``count_weight="auto"``: the served complements fuse the
+    learned score with the observed counts at the weight best on the latest baskets (held
+    out of a first fit); a number is used as given; without baskets to hold out the
+    documented default is used."""
     from cartgraph.config import AUTO_COUNT_WEIGHT_FALLBACK
     from cartgraph.gnn.complement_holdout import latest_baskets
     from cartgraph.gnn.complements import COUNT_WEIGHTS
     from cartgraph.pipeline_stages import choose_count_weight, make_complement_model
 
+    fitted = Recommender(RecommenderConfig(model=ModelConfig("itemknn"), complements=ComplementsConfig(model="gnn"),
+                                           bundles=BundlesConfig(enabled=False))).fit(shop, progress=False)
     w = fitted.complements_.count_weight_
     detail = fitted.stages_["complements"]["detail"]
     n_held = latest_baskets(shop, 0.2).groups["group_id"].nunique()
@@ -310,7 +333,8 @@ def test_count_weight_is_chosen_on_the_latest_baskets(fitted, shop):
     probe = make_complement_model(fitted, holdout.train, count_weight="auto").fit(
         holdout.train, item_vectors=fitted.item_vectors_, valid=holdout.groups)
     assert probe.count_weight_ == w and detail.endswith(f": {w:g}")
-    fixed = Recommender(RecommenderConfig(model=ModelConfig("itemknn"), complements=ComplementsConfig(count_weight=3.0),
+    fixed = Recommender(RecommenderConfig(model=ModelConfig("itemknn"),
+                                          complements=ComplementsConfig(model="gnn", count_weight=3.0),
                                           bundles=BundlesConfig(enabled=False))).fit(shop, progress=False)
     assert fixed.complements_.count_weight_ == 3.0 and "count weight set: 3" in fixed.stages_["complements"]["detail"]
     no_baskets = shop.replace(events=shop.events.assign(basket_id=None))

@@ -26,8 +26,11 @@ def add_config_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
     p.add_argument("--neighbors", type=int, default=m.n_neighbors, help=f"ItemKNN neighbours (default {m.n_neighbors})")
     p.add_argument("--epochs", type=int, default=m.epochs, help=f"LightGCN/hetero epochs (default {m.epochs})")
     p.add_argument("--no-complements", action="store_true", help="skip learning complements")
+    p.add_argument("--complement-model", choices=("ranker", "gnn"), default=c.model,
+                   help="learned complements: 'ranker' (graph pair features + a list scorer trained on held-out "
+                        f"baskets) or 'gnn' (ComplementModel fused with counts; default {c.model})")
     p.add_argument("--complement-epochs", type=int, default=c.epochs,
-                   help=f"complement model epochs (default {c.epochs})")
+                   help=f"complement model epochs, --complement-model gnn (default {c.epochs})")
     p.add_argument("--complement-min-steps", type=int, default=c.min_steps,
                    help=f"at least this many complement training steps (default {c.min_steps})")
     p.add_argument("--complement-k", type=int, default=c.k,
@@ -69,7 +72,8 @@ def config_from_args(args):
         text=TextConfig(enabled=not args.no_text, model=args.text_model),
         graph=GraphConfig(similar_k=args.similar_k, co_purchase_min_count=args.co_purchase_min_count),
         model=ModelConfig(args.model, ease_lambda=args.ease_lambda, n_neighbors=args.neighbors, epochs=args.epochs),
-        complements=ComplementsConfig(enabled=not args.no_complements, epochs=args.complement_epochs,
+        complements=ComplementsConfig(enabled=not args.no_complements, model=args.complement_model,
+                                      epochs=args.complement_epochs,
                                       min_steps=args.complement_min_steps, k=args.complement_k,
                                       count_weight=args.complement_count_weight),
         bundles=BundlesConfig(enabled=not args.no_bundles, size=args.bundle_size, rl_epochs=args.rl_epochs,
