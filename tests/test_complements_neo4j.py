@@ -1,4 +1,4 @@
-"""ComplementModel.write into the real Neo4j server (``make test`` starts one and sets NEO4J_URI).
+"""ComplementModel and ComplementRanker .write into the real Neo4j server (``make test`` starts one and sets NEO4J_URI).
 
 Without NEO4J_URI this skips locally and fails in CI, like ``test_neo4j_store.py``.
 """
@@ -33,3 +33,21 @@ def test_complements_edges_reach_neo4j():
             assert set(got.index) == set(want.index)
             assert np.allclose(got.loc[want.index, "score"], want["score"])
             assert set(got["model"]) == {"complement-test"}
+
+
+def test_ranker_edges_reach_neo4j():
+    """The facade's default complement model writes through the same upsert."""
+    from cartgraph.gnn import ComplementRanker
+    from tests.test_complement_ranker import shifting_shop
+
+    neo4j_uri()
+    ds, vectors = shifting_shop()
+    model = ComplementRanker(epochs=30, valid_k=1, name="ranker-test").fit(ds, item_vectors=vectors)
+    with Neo4jStore() as store:
+        clear_safely(store)
+        store.write(build(ds, vectors, similar_k=0, co_purchase_min_count=1))
+        assert model.write(store, m=2) == 2 * ds.n_items
+        got = store.neighbors("Item", "p3", "COMPLEMENTS").sort_values("score", ascending=False)
+        want = model.top_edges(2)
+        want = want[want["src"] == "p3"]
+        assert got["id"].tolist() == want["dst"].tolist() and set(got["model"]) == {"ranker-test"}
