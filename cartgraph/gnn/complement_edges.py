@@ -11,6 +11,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from cartgraph.errors import ConfigError
+from cartgraph.gnn.state_file import construct, load_state
 
 __all__ = ["ComplementEdges"]
 
@@ -42,6 +43,15 @@ class ComplementEdges:
         returns the number of edges written."""
         edges = self.top_edges(m)
         return store.upsert_complements(edges[["src", "dst", "score"]], model=self.name, batch_size=batch_size)
+
+    @classmethod
+    def _restore(cls, path, fmt: str) -> tuple["ComplementEdges", dict]:
+        """A model rebuilt from the settings and item ids of a file :func:`save_state` wrote
+        in format ``fmt`` (version 1), and the file's whole state for the rest."""
+        state = load_state(path, fmt, 1)
+        model = construct(cls, state["settings"])
+        model.item_ids_ = np.asarray(state["item_ids"], dtype=object)
+        return model, state
 
     def _indices(self, values: ArrayLike, arg: str) -> np.ndarray:
         v = np.asarray(values)

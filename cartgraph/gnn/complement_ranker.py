@@ -43,7 +43,7 @@ from cartgraph.gnn.complement_holdout import BasketHoldout, default_holdouts
 from cartgraph.gnn.complement_pairs import group_matrix
 from cartgraph.gnn.item_features import text_features
 from cartgraph.gnn.listwise import PairScorer, standardise, start_sharpness, train_listwise
-from cartgraph.gnn.state_file import construct, load_state, save_state
+from cartgraph.gnn.state_file import save_state
 from cartgraph.gnn.trainer import TrainHistory
 
 __all__ = ["ComplementRanker"]
@@ -275,9 +275,7 @@ class ComplementRanker(ComplementEdges):
     @classmethod
     def load(cls, path: str | Path) -> "ComplementRanker":
         """Read a file written by :meth:`save` (serving only)."""
-        state = load_state(path, _FORMAT, 1)
-        model = construct(cls, state["settings"])
-        model.item_ids_ = np.asarray(state["item_ids"], dtype=object)
+        model, state = cls._restore(path, _FORMAT)
         model.candidates_, model.scores_ = state["candidates"], state["scores"]
         return model
 

@@ -34,7 +34,7 @@ from cartgraph.gnn.complement_net import ComplementNet
 from cartgraph.gnn.complement_pairs import co_occurrence, group_matrix, leaf_categories, look_alikes, positive_pairs
 from cartgraph.gnn.item_features import text_features
 from cartgraph.gnn.score_fusion import row_zscore
-from cartgraph.gnn.state_file import construct, load_state, save_state
+from cartgraph.gnn.state_file import save_state
 from cartgraph.gnn.trainer import TrainConfig, TrainHistory, train_bpr
 
 __all__ = ["ComplementModel", "COUNT_WEIGHTS"]
@@ -222,9 +222,7 @@ class ComplementModel(ComplementEdges):
     @classmethod
     def load(cls, path: str | Path) -> "ComplementModel":
         """Read a file written by :meth:`save` (serving only)."""
-        state = load_state(path, _FORMAT, 1)
-        model = construct(cls, state["settings"])
-        model.item_ids_ = np.asarray(state["item_ids"], dtype=object)
+        model, state = cls._restore(path, _FORMAT)
         model.src_factors_, model.dst_factors_ = state["src_factors"], state["dst_factors"]
         model.dst_bias_, model.count_weight_ = state["dst_bias"], state["count_weight_"]
         indptr, indices, data, shape = state["counts"]
