@@ -131,6 +131,21 @@ class ComplementView:
         """Candidate slots per anchor (the sum of :data:`QUOTAS`, at most ``I − 1``)."""
         return min(sum(QUOTAS.values()), max(self.n_items - 1, 1))
 
+    def _leaf_top(self) -> np.ndarray:
+        """Per leaf row of ``L`` (no-leaf last), the :data:`QUOTAS` ``["leaf"]`` items with the
+        largest ``L[x, leaf b] · log(1 + n[b])`` > 0 (ties: lower index), ``-1`` padded."""
+        if getattr(self, "_leaf_top_cache", None) is None:
+            leaf_code = np.where(self.leaf >= 0, self.leaf, self.leaf_walk.shape[0] - 1)
+            weight = np.log1p(self.n)
+            k = min(QUOTAS["leaf"], self.n_items)
+            out = np.full((self.leaf_walk.shape[0], QUOTAS["leaf"]), -1, dtype=np.int64)
+            for start in range(0, len(out), 256):
+                s = self.leaf_walk[start:start + 256][:, leaf_code] * weight
+                idx, vals = topk(np.where(s > 0, s, -np.inf), k)
+                out[start:start + 256, :k] = np.where(np.isfinite(vals), idx, -1)
+            self._leaf_top_cache = out
+        return self._leaf_top_cache
+
     def candidates(self, anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate partners and features of ``anchors (r,)``.
 
@@ -139,25 +154,25 @@ class ComplementView:
         shorter than ``W`` = :attr:`width`; ``F`` = ``len(FEATURES)``.
         """
         a = np.asarray(anchors, dtype=np.int64)
-        r, n_items, width = len(a), self.n_items, self.width
-        count = self.counts[a].toarray().astype(np.float64)
-        two = (self.walk[a] @ self.walk).toarray()
-        text_hop = self.text_walk[a].toarray()
+        r, width = len(a), self.width
+        count_rows, two_rows, text_rows = self.counts[a], (self.walk[a] @ self.walk).tocsr(), self.text_walk[a]
         leaf_code = np.where(self.leaf >= 0, self.leaf, self.leaf_walk.shape[0] - 1)
-        leaf_hop = self.leaf_walk[leaf_code[a]][:, leaf_code]
-        pool = np.zeros((r, n_items), dtype=bool)
-        for signal, quota in ((count, QUOTAS["count"]), (two, QUOTAS["two_hop"]), (text_hop, QUOTAS["text_hop"]),
-                              (leaf_hop * np.log1p(self.n), QUOTAS["leaf"])):
-            idx, vals = topk(np.where(signal > 0, signal, -np.inf), min(quota, n_items))
-            taken = np.zeros_like(pool)
-            np.put_along_axis(taken, idx, np.isfinite(vals), axis=1)
-            pool |= taken
-        pool[np.arange(r)[:, None], self.text_nbrs[a][:, :QUOTAS["text"]]] = True
-        pool[np.arange(r), a] = False
-        key = np.where(pool, count + 0.5 * two / np.maximum(two.max(axis=1, keepdims=True), 1e-12), -np.inf)
-        items, vals = topk(key, width)
-        mask = np.isfinite(vals)
-        items = np.where(mask, items, -1)
+        pool = np.concatenate([_row_top(count_rows, QUOTAS["count"]), _row_top(two_rows, QUOTAS["two_hop"]),
+                               _row_top(text_rows, QUOTAS["text_hop"]), self._leaf_top()[leaf_code[a]],
+                               self.text_nbrs[a][:, :QUOTAS["text"]]], axis=1)
+        pool = np.sort(pool, axis=1)
+        pool[:, 1:][pool[:, 1:] == pool[:, :-1]] = -1                      # each item once
+        pool[pool == a[:, None]] = -1
+        count, two = count_rows.toarray().astype(np.float64), two_rows.toarray()
+        text_hop = text_rows.toarray()
+        rows_all = np.arange(r)[:, None]
+        safe = np.maximum(pool, 0)
+        key = np.where(pool >= 0, count[rows_all, safe] + 0.5 * two[rows_all, safe]
+                       / np.maximum(two.max(axis=1, keepdims=True), 1e-12), -np.inf)
+        order = np.lexsort((pool.ravel(), -key.ravel(), np.repeat(np.arange(r), pool.shape[1])))
+        items = pool.ravel()[order].reshape(pool.shape)[:, :width]
+        mask = items >= 0
+        leaf_hop_of = lambda rows, cols: self.leaf_walk[leaf_code[a][rows], leaf_code[cols]]  # noqa: E731
         b = np.where(mask, items, 0)
         rows = np.arange(r)[:, None]
         c = count[rows, b]
@@ -169,12 +184,29 @@ class ComplementView:
             np.log1p(position), np.log1p(c), c / np.maximum(na, 1e-12), c / np.maximum(nb, 1e-12),
             np.where(c > 0, np.log(np.maximum(c * self.n_total, 1e-12) / np.maximum(na * nb, 1e-12)), 0.0),
             (c > 0).astype(np.float64), np.log1p(1000 * two[rows, b]), np.log1p(1000 * text_hop[rows, b]),
-            np.log1p(1000 * leaf_hop[rows, b]), cos, same.astype(np.float64),
+            np.log1p(1000 * leaf_hop_of(rows, b)), cos, same.astype(np.float64),
             (same & (cos > SUBSTITUTE_COSINE)).astype(np.float64), np.log1p(nb), np.broadcast_to(np.log1p(na), (r, width)),
             np.log1p(self.recent[a].toarray()[rows, b]), np.log1p(self.n_recent[b]),
         ], axis=2).astype(np.float32)
         f[~mask] = 0.0
         return items, f, mask
+
+
+def _row_top(m: sp.csr_matrix, k: int) -> np.ndarray:
+    """Each row's ``k`` largest positive entries (ties: lower column) as column indices,
+    best first, ``(rows, k)`` int64 padded with ``-1``: a sparse row's top-k without
+    densifying it."""
+    m = sp.csr_matrix(m)
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    keep = m.data > 0
+    rows, cols, vals = rows[keep], m.indices[keep].astype(np.int64), m.data[keep]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols = rows[order], cols[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
+    out = np.full((m.shape[0], k), -1, dtype=np.int64)
+    take = rank < k
+    out[rows[take], rank[take]] = cols[take]
+    return out
 
 
 def _recency(times: list[np.ndarray], half_life_days: float) -> list[np.ndarray]:
