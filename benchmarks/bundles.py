@@ -114,9 +114,9 @@ def ranker_complements(vec):
 
     def fit(data):
         model = ComplementRanker(seed=0)
-        if not default_holdouts(data, model.holdout_fraction, model.n_rolling):
-            model = ComplementRanker(epochs=0)
-        return model.fit(data, item_vectors=vec)
+        holdouts = default_holdouts(data, model.holdout_fraction, model.n_rolling)
+        return (model if holdouts else ComplementRanker(epochs=0)).fit(data, item_vectors=vec,
+                                                                        holdouts=holdouts or None)
 
     return fit
 

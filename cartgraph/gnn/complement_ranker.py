@@ -42,7 +42,7 @@ from cartgraph.gnn.complement_features import FEATURES, ComplementView
 from cartgraph.gnn.complement_holdout import BasketHoldout, default_holdouts
 from cartgraph.gnn.complement_pairs import group_matrix
 from cartgraph.gnn.item_features import text_features
-from cartgraph.gnn.listwise import PairScorer, standardise, start_sharpness, train_listwise
+from cartgraph.gnn.listwise import PairScorer, scale, standardise, start_sharpness, train_listwise
 from cartgraph.gnn.state_file import save_state
 from cartgraph.gnn.trainer import TrainHistory
 
@@ -103,11 +103,11 @@ class ComplementRanker(ComplementEdges):
                               f"{valid_fraction}, {holdout_fraction}")
         if not isinstance(name, str) or not name:
             raise ConfigError(f"name must be a non-empty string, got {name!r}")
+        if n_rolling < 1 or valid_k < 1:
+            raise ConfigError(f"n_rolling and valid_k must be >= 1, got {n_rolling}, {valid_k}")
         self.bundle_weight, self.text_k, self.hidden, self.epochs = bundle_weight, text_k, hidden, epochs
         self.lr, self.weight_decay, self.batch_anchors = lr, weight_decay, batch_anchors
         self.eval_every, self.patience, self.valid_fraction = eval_every, patience, valid_fraction
-        if n_rolling < 1 or valid_k < 1:
-            raise ConfigError(f"n_rolling and valid_k must be >= 1, got {n_rolling}, {valid_k}")
         self.holdout_fraction, self.seed, self.block, self.name = holdout_fraction, seed, block, name
         self.n_rolling, self.valid_k = n_rolling, valid_k
 
@@ -186,7 +186,7 @@ class ComplementRanker(ComplementEdges):
         for start in range(0, len(anchors), self.block):
             a = anchors[start:start + self.block]
             items, f, mask = view.candidates(a)
-            zs.append(_scaled(f, mask, mu, sd))
+            zs.append(scale(f, mask, mu, sd))
             ys.append(np.where(mask, together[a].toarray()[np.arange(len(a))[:, None], np.where(mask, items, 0)], 0.0))
             masks.append(mask)
         z, y, mask = np.concatenate(zs), np.concatenate(ys).astype(np.float32), np.concatenate(masks)
@@ -217,7 +217,7 @@ class ComplementRanker(ComplementEdges):
             for start in range(0, n, self.block):
                 a = np.arange(start, min(start + self.block, n))
                 items, f, mask = view.candidates(a)
-                s = self.scorer_(torch.as_tensor(_scaled(f, mask, mu, sd))).numpy()
+                s = self.scorer_(torch.as_tensor(scale(f, mask, mu, sd))).numpy()
                 self.candidates_[a] = items
                 self.scores_[a] = np.where(mask, s, -np.inf)
         self.item_ids_ = np.asarray(dataset.item_vocab.ids, dtype=object)
@@ -278,12 +278,6 @@ class ComplementRanker(ComplementEdges):
         model, state = cls._restore(path, _FORMAT)
         model.candidates_, model.scores_ = state["candidates"], state["scores"]
         return model
-
-
-def _scaled(f: np.ndarray, mask: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    z = ((f - mu) / sd).astype(np.float32)
-    z[~mask] = 0.0
-    return z
 
 
 def _split_anchors(lists: list[_Lists], valid_fraction: float, rng: np.random.Generator) -> tuple[_Lists, _Lists]:

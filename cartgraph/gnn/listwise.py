@@ -22,7 +22,7 @@ import torch
 
 from cartgraph.gnn.trainer import TrainHistory
 
-__all__ = ["PairScorer", "start_sharpness", "standardise", "train_listwise"]
+__all__ = ["PairScorer", "scale", "start_sharpness", "standardise", "train_listwise"]
 
 
 class PairScorer(torch.nn.Module):
@@ -74,10 +74,16 @@ def standardise(f: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarr
     mu = flat.mean(axis=0) if len(flat) else np.zeros(f.shape[2])
     sd = flat.std(axis=0) if len(flat) else np.ones(f.shape[2])
     sd = np.where(sd > 1e-9, sd, 1.0)
+    return scale(f, mask, mu, sd), mu, sd
+
+
+def scale(f: np.ndarray, mask: np.ndarray | None, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """``(f − mu) / sd`` as float32, padded pairs (``mask`` False) set to 0: another batch put
+    on the scale :func:`standardise` found. Shapes: ``f (n, C, F)``, ``mask (n, C)``."""
     z = ((f - mu) / sd).astype(np.float32)
     if mask is not None:
         z[~np.asarray(mask)] = 0.0
-    return z, mu, sd
+    return z
 
 
 def train_listwise(scorer: torch.nn.Module, z: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float,
