@@ -26,8 +26,9 @@ from cartgraph.errors import ConfigError
 __all__ = ["BundlesConfig", "ComplementsConfig", "GraphConfig", "ModelConfig", "RecommenderConfig",
            "TextConfig", "MODEL_NAMES"]
 
-MODEL_NAMES: tuple[str, ...] = ("ease", "itemknn", "lightgcn", "hetero")
-"""Recommender models the facade can fit (``hetero`` needs :mod:`cartgraph.gnn.hetero`)."""
+MODEL_NAMES: tuple[str, ...] = ("ease", "itemknn", "lightgcn", "hetero", "graph_ranker")
+"""Recommender models the facade can fit (``hetero`` needs :mod:`cartgraph.gnn.hetero`;
+``graph_ranker`` is :class:`cartgraph.gnn.TextGraphRanker`, which needs a time on every event)."""
 
 
 def _require(cond: bool, field: str, expected: str, found: Any) -> None:
@@ -73,10 +74,16 @@ class ModelConfig:
     """The recommender model and its main hyperparameters.
 
     Args:
-        name: ``"ease"``, ``"itemknn"`` (default), ``"lightgcn"`` or ``"hetero"``.
-        ease_lambda: EASE's L2 weight λ.
+        name: ``"ease"``, ``"itemknn"`` (default), ``"lightgcn"``, ``"hetero"`` or
+            ``"graph_ranker"`` (text-imputed EASE re-ranked by a scorer trained on rolling time
+            cuts, early-stopped on a held-out 20% of its training users).
+        ease_lambda: EASE's L2 weight λ (also the graph ranker's).
         n_neighbors: ItemKNN neighbours per item.
-        embedding_dim, num_layers, epochs, lr: LightGCN / hetero GNN training.
+        embedding_dim, num_layers, epochs, lr: LightGCN / hetero GNN training (``epochs``:
+            also the graph ranker's most epochs).
+        ranker_fold: the graph ranker's rolling training cuts: ``"time"`` (windows of the
+            calendar, as a time-split evaluation) or ``"basket"`` (each user's last baskets in
+            turn, as next-basket prediction).
     """
 
     name: str = "itemknn"
@@ -86,6 +93,7 @@ class ModelConfig:
     num_layers: int = 3
     epochs: int = 50
     lr: float = 1e-3
+    ranker_fold: str = "time"
 
     def __post_init__(self) -> None:
         _require(self.name in MODEL_NAMES, "model.name", f"one of {list(MODEL_NAMES)}", self.name)
@@ -94,6 +102,7 @@ class ModelConfig:
             _require(getattr(self, field) >= 1, f"model.{field}", "an integer >= 1", getattr(self, field))
         _require(self.num_layers >= 0, "model.num_layers", "an integer >= 0", self.num_layers)
         _require(self.lr > 0, "model.lr", "a number > 0", self.lr)
+        _require(self.ranker_fold in ("time", "basket"), "model.ranker_fold", "'time' or 'basket'", self.ranker_fold)
 
 
 @dataclasses.dataclass(frozen=True)

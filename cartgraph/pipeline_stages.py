@@ -17,7 +17,8 @@ from cartgraph.dataset import Dataset
 
 __all__ = ["STAGE_FUNCTIONS", "build_bundles", "bundle_relevance", "choose_count_weight", "complement_reason",
            "complement_score", "complement_source", "complements_of", "fit_model_on", "graph_with_complements",
-           "make_complement_model", "make_model", "optional_import"]
+           "make_complement_model", "make_model", "optional_import", "GRAPH_RANKER_CANDIDATES",
+           "GRAPH_RANKER_VALID_FRACTION"]
 
 
 def optional_import(module: str, name: str) -> Any | None:
@@ -55,6 +56,12 @@ def fit_graph(rec, dataset: Dataset, progress: bool) -> tuple[str, str]:
     return "done", f"{sum(counts[k] for k in ('User', 'Item', 'Category', 'Bundle'))} nodes, {rels} relationships"
 
 
+GRAPH_RANKER_CANDIDATES = 200
+"""Items per user the facade's graph ranker re-ranks (the benchmark's setting)."""
+GRAPH_RANKER_VALID_FRACTION = 0.2
+"""Share of the graph ranker's training users held out for early stopping in the facade."""
+
+
 def make_model(rec, progress: bool = False) -> Any:
     """An unfitted recommender model for ``rec.config.model`` (None when not installed)."""
     cfg, seed = rec.config.model, rec.config.seed
@@ -66,6 +73,11 @@ def make_model(rec, progress: bool = False) -> Any:
         from cartgraph.baselines import ItemKNN
 
         return ItemKNN(cfg.n_neighbors)
+    if cfg.name == "graph_ranker":
+        from cartgraph.gnn import TextGraphRanker
+
+        return TextGraphRanker(cfg.ease_lambda, candidates=GRAPH_RANKER_CANDIDATES, fold=cfg.ranker_fold,
+                               epochs=cfg.epochs, seed=seed, valid_fraction=GRAPH_RANKER_VALID_FRACTION)
     if cfg.name == "lightgcn":
         from cartgraph.gnn import LightGCN
 
@@ -79,8 +91,8 @@ def make_model(rec, progress: bool = False) -> Any:
 
 
 def fit_model_on(rec, model: Any, data: Dataset) -> Any:
-    """``model`` fitted on ``data``; the text-aware hetero GNN gets the facade's item vectors."""
-    if type(model).__name__ == "TextHeteroGNN":
+    """``model`` fitted on ``data``; the text-aware models get the facade's item vectors."""
+    if type(model).__name__ in ("TextHeteroGNN", "TextGraphRanker"):
         return model.fit(data, item_vectors=rec.item_vectors_)
     return model.fit(data)
 

@@ -89,6 +89,19 @@ def test_recommend_mistakes_exit_2_with_one_line(model_dir, tmp_path):
     assert res.returncode == 2 and "not a cartgraph model folder" in res.stderr
 
 
+def test_fit_with_the_graph_ranker_then_recommend(tmp_path):
+    out = tmp_path / "ranker"
+    fitted = last_json(run_cli("fit", "--dataset", "synthetic", "--out", str(out), "--model", "graph_ranker",
+                               "--ranker-fold", "time", "--epochs", "10", "--no-complements", "--no-bundles",
+                               "--json"))
+    assert fitted["stages"]["model"]["status"] == "done" and "TextGraphRanker" in fitted["stages"]["model"]["detail"]
+    got = last_json(run_cli("recommend", "--model-dir", str(out), "user-0001", "-k", "5", "--json"))
+    scores = [r["score"] for r in got["users"][0]["recommendations"]]
+    assert len(scores) == 5 and scores == sorted(scores, reverse=True)
+    res = run_cli("fit", "--dataset", "synthetic", "--out", str(tmp_path / "m"), "--ranker-fold", "week")
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "--ranker-fold" in res.stderr
+
+
 def test_fit_rejects_a_bad_count_weight_in_one_line(tmp_path):
     res = run_cli("fit", "--dataset", "synthetic", "--out", str(tmp_path / "m"), "--complement-count-weight", "lots")
     assert res.returncode == 2 and "Traceback" not in res.stderr

@@ -12,11 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError, DataError
 from cartgraph.evaluation import evaluate, splits
 from cartgraph.gnn.graph_ranker import FEATURE_SETS, TextGraphRanker
+from cartgraph.gnn.listwise import list_ndcg
 from cartgraph.gnn.pair_features import FEATURES, PairSettings
 from cartgraph.gnn.rolling_folds import rolling_folds
 from cartgraph.gnn.text_ease import TextEASE, text_neighbours, tune_text_ease
@@ -231,3 +233,71 @@ def test_pair_features_offer_only_available_items(shop):
     with pytest.raises(ConfigError, match="available"):
         pair_features(ds, ds.events, ds.events["ts"].max(), vectors, item_category_matrix(ds), nbrs,
                       PairSettings(lam=10.0), available=available[:-1])
+
+
+def test_internal_validation_slice_early_stops_and_still_learns(shop):
+    ds, vectors, hot, waiting = shop
+    model = ranker(valid_fraction=0.25, patience=5).fit(ds, item_vectors=vectors)
+    h = model.history_
+    assert h.valid and h.valid[0][0] == 0                      # the untrained start was scored
+    assert h.best_score == max(s for _, s in h.valid)
+    assert h.best_epoch > 0 and h.best_score > h.valid[0][1]   # training helped the held-out lists
+    assert len(h.loss) < 100                                   # stopped early
+    assert (model.recommend(waiting, k=1)[0][:, 0] == hot).mean() >= 0.9
+
+
+def test_valid_fraction_is_checked():
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError, match="valid_fraction"):
+            ranker(valid_fraction=bad)
+
+
+def test_save_load_serves_the_same_rankings(shop, tmp_path):
+    ds, vectors, _, _ = shop
+    model = ranker(epochs=10, features=FEATURE_SETS["no-text"]).fit(ds, item_vectors=vectors)
+    model.save(tmp_path / "ranker.pt")
+    back = TextGraphRanker.load(tmp_path / "ranker.pt")
+    users = np.arange(ds.n_users)
+    for a, b in zip(model.recommend(users, k=ds.n_items - 5), back.recommend(users, k=ds.n_items - 5)):
+        assert np.array_equal(a, b)
+    assert np.array_equal(model.scores(users), back.scores(users))
+    assert back.feature_names == model.feature_names and back.history_ == model.history_
+    assert np.array_equal(model.similar_items([0, 3], k=4)[0], back.similar_items([0, 3], k=4)[0])
+    with torch.no_grad():                                      # the scorer itself came back too
+        z = torch.randn(2, 5, len(model.feature_names))
+        assert torch.equal(model.scorer_(z), back.scorer_(z))
+    TextEASE(10.0, 3).fit(ds, item_vectors=vectors).save(tmp_path / "ease.pt")
+    with pytest.raises(ConfigError, match="cartgraph-text-graph-ranker"):
+        TextGraphRanker.load(tmp_path / "ease.pt")
+
+
+def test_similar_items_are_text_neighbours(shop):
+    ds, vectors, _, _ = shop
+    model = ranker(epochs=0).fit(ds, item_vectors=vectors)
+    near, cos = model.similar_items(ds.item_vocab.index("r00"), k=3)
+    assert near[0] == ds.item_vocab.index("cold")             # planted: the same text plus noise
+    assert cos[0] > 0.9 and np.all(np.diff(cos) <= 0) and ds.item_vocab.index("r00") not in near
+    with pytest.raises(ConfigError, match="item indices"):
+        model.similar_items([ds.n_items], k=3)
+
+
+def test_text_ease_save_load(shop, tmp_path):
+    ds, vectors, _, _ = shop
+    model = TextEASE(10.0, 3).fit(ds, item_vectors=vectors)
+    model.save(tmp_path / "m.pt")
+    back = TextEASE.load(tmp_path / "m.pt")
+    users = np.arange(ds.n_users)
+    assert np.array_equal(model.scores(users), back.scores(users))
+    assert back.lam == 10.0 and back.neighbours == 3
+
+
+def test_list_ndcg_known_values():
+    class Fixed(torch.nn.Module):
+        def forward(self, z):
+            return z[..., 0]
+
+    z = torch.tensor([[[3.0], [2.0], [1.0]], [[1.0], [2.0], [3.0]], [[1.0], [1.0], [1.0]]])
+    y = torch.tensor([[1, 0, 0], [1, 0, 0], [0, 0, 0]])
+    # list 1: hit at rank 1 → 1; list 2: hit at rank 3 → 1/log2(4) = 0.5; list 3: no target → 0
+    assert list_ndcg(Fixed(), z, y, k=3) == pytest.approx((1.0 + 0.5 + 0.0) / 3)
+    assert list_ndcg(Fixed(), z, y, k=2) == pytest.approx(1.0 / 3)

@@ -164,6 +164,8 @@ def test_config_is_typed_and_round_trips():
         RecommenderConfig.from_dict({"gnn": {}})
     with pytest.raises(ConfigError, match="graph.similar_k"):
         GraphConfig(similar_k=-1)
+    with pytest.raises(ConfigError, match="model.ranker_fold: expected 'time' or 'basket'"):
+        ModelConfig("graph_ranker", ranker_fold="week")
 
 
 def test_fit_is_deterministic(shop):
@@ -369,6 +371,29 @@ def test_hetero_model_fits_serves_and_round_trips(shop, tmp_path):
     share = np.mean([np.mean([leaf[i] in tastes[u] for i in row]) for u, row in zip(users, items)])
     by_chance = np.mean([len(tastes[u]) for u in users]) / 12
     assert share > 2 * by_chance, (share, by_chance)
+    rec.save(tmp_path / "model")
+    loaded = Recommender.load(tmp_path / "model")
+    again = loaded.recommend(users, k=10)
+    assert np.array_equal(items, again[0]) and np.array_equal(scores, again[1])
+
+
+# ---------------------------------------------------------------------- graph ranker
+def test_graph_ranker_model_fits_serves_and_round_trips(shop, tmp_path):
+    cfg = RecommenderConfig(model=ModelConfig("graph_ranker", ease_lambda=50.0, epochs=30),
+                            complements=ComplementsConfig(enabled=False), bundles=BundlesConfig(enabled=False))
+    rec = Recommender(cfg).fit(shop, progress=False)
+    model = rec.model_
+    assert rec.stages_["model"]["status"] == "done" and type(model).__name__ == "TextGraphRanker"
+    assert model.history_.valid and model.history_.valid[0][0] == 0       # early-stopped on held-out users
+    assert len(model.n_train_users_) == model.n_folds and min(model.n_train_users_) > 0
+    users = list(shop.user_vocab.ids[:60])
+    items, scores = rec.recommend(users, k=10)
+    leaf, tastes = _leaf(shop), dict(shop.meta["tastes"])
+    share = np.mean([np.mean([leaf[i] in tastes[u] for i in row]) for u, row in zip(users, items)])
+    by_chance = np.mean([len(tastes[u]) for u in users]) / 12
+    assert share > 2 * by_chance, (share, by_chance)
+    seen = {u: set(shop.events.loc[shop.events["user_id"] == u, "item_id"]) for u in users}
+    assert not any(set(row) & seen[u] for u, row in zip(users, items))   # bought items masked
     rec.save(tmp_path / "model")
     loaded = Recommender.load(tmp_path / "model")
     again = loaded.recommend(users, k=10)

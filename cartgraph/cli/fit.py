@@ -24,7 +24,11 @@ def add_config_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
                    help=f"shared baskets for a CO_PURCHASED edge (default {g.co_purchase_min_count})")
     p.add_argument("--ease-lambda", type=float, default=m.ease_lambda, help=f"EASE λ (default {m.ease_lambda})")
     p.add_argument("--neighbors", type=int, default=m.n_neighbors, help=f"ItemKNN neighbours (default {m.n_neighbors})")
-    p.add_argument("--epochs", type=int, default=m.epochs, help=f"LightGCN/hetero epochs (default {m.epochs})")
+    p.add_argument("--epochs", type=int, default=m.epochs,
+                   help=f"LightGCN/hetero epochs, graph ranker's most epochs (default {m.epochs})")
+    p.add_argument("--ranker-fold", choices=("time", "basket"), default=m.ranker_fold,
+                   help="graph ranker's training cuts: calendar windows or each user's last baskets "
+                        f"(default {m.ranker_fold})")
     p.add_argument("--no-complements", action="store_true", help="skip learning complements")
     p.add_argument("--complement-model", choices=("ranker", "gnn"), default=c.model,
                    help="learned complements: 'ranker' (graph pair features + a list scorer trained on held-out "
@@ -71,7 +75,8 @@ def config_from_args(args):
     return RecommenderConfig(
         text=TextConfig(enabled=not args.no_text, model=args.text_model),
         graph=GraphConfig(similar_k=args.similar_k, co_purchase_min_count=args.co_purchase_min_count),
-        model=ModelConfig(args.model, ease_lambda=args.ease_lambda, n_neighbors=args.neighbors, epochs=args.epochs),
+        model=ModelConfig(args.model, ease_lambda=args.ease_lambda, n_neighbors=args.neighbors, epochs=args.epochs,
+                          ranker_fold=args.ranker_fold),
         complements=ComplementsConfig(enabled=not args.no_complements, model=args.complement_model,
                                       epochs=args.complement_epochs,
                                       min_steps=args.complement_min_steps, k=args.complement_k,

@@ -27,11 +27,18 @@ Example::
 
     model = TextGraphRanker(lam=500, fold="time").fit(split.train, valid=valid_split, item_vectors=v)
     items, scores = model.recommend([0, 1, 2], k=20)          # (3, 20) each
+    near, cos = model.similar_items([5], k=10)                # (1, 10): text neighbours
+    model.save("ranker.pt"); TextGraphRanker.load("ranker.pt")  # serving copy
+
+Without a validation split, ``valid_fraction`` holds out a seeded share of the training
+lists (users of the rolling folds) and early-stops on their NDCG@20 within the candidates.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,15 +47,18 @@ from cartgraph.baselines.base import MatrixRecommender
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
 from cartgraph.gnn.item_features import text_features
-from cartgraph.gnn.listwise import PairScorer, standardise, start_sharpness, train_listwise
+from cartgraph.gnn.listwise import PairScorer, list_ndcg, standardise, start_sharpness, train_listwise
 from cartgraph.gnn.pair_features import FEATURES, PairBatch, PairSettings, item_category_matrix, pair_features
 from cartgraph.gnn.rolling_folds import ROLLING_FOLDS, identified_events, rolling_folds
-from cartgraph.gnn.similar import text_neighbours
+from cartgraph.gnn.similar import cosine_neighbours, text_neighbours
+from cartgraph.gnn.state_file import load_state, save_state
+from cartgraph.gnn.text_ease import TextEASE
 from cartgraph.gnn.trainer import TrainHistory
 
 __all__ = ["TextGraphRanker", "PairScorer", "FEATURE_SETS"]
 
 VALID_METRICS = ("recall@20", "ndcg@20")
+_FORMAT = "cartgraph-text-graph-ranker"
 _POPULARITY = ("pop", "pop_recent", "pop_new", "item_age", "cold", "user_idle")
 _TEXT = ("nbr_ease", "text_mean", "text_max", "text_recent")
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
@@ -87,6 +97,9 @@ class TextGraphRanker(MatrixRecommender):
             Default False (every catalogue item is offered): on Online Retail's validation
             split True raised cold-start Recall@20 (0.005 → 0.028, 3 seeds) but lowered
             NDCG@20 (0.1264 → 0.1228).
+        valid_fraction: without ``valid``, this seeded share of the training lists is held
+            out and early stopping reads their NDCG@20 within the candidates (0 ≤ f < 1;
+            default 0: without ``valid`` all ``epochs`` are trained).
 
     Attributes (after ``fit``): ``history_`` (:class:`~cartgraph.gnn.trainer.TrainHistory`;
     ``best_epoch`` = epochs trained of the kept weights, 0 = untrained), ``n_train_users_``
@@ -100,7 +113,7 @@ class TextGraphRanker(MatrixRecommender):
                  recent_days: float = 30.0, text_k: int = 10, clock: str | None = None, features: Sequence[str] | None = None,
                  hidden: int = 32, epochs: int = 100, lr: float = 1e-2, weight_decay: float = 1e-4,
                  batch_users: int = 256, eval_every: int = 1, patience: int = 10, seed: int = 0,
-                 valid_metric: str = "ndcg@20", hide_future_items: bool = False) -> None:
+                 valid_metric: str = "ndcg@20", hide_future_items: bool = False, valid_fraction: float = 0.0) -> None:
         super().__init__(batch_size=1024)
         clock = clock or ("global" if fold == "time" else "user")
         self.settings = PairSettings(lam, neighbours, candidates, half_life_days, recent_days, text_k, clock)
@@ -124,8 +137,12 @@ class TextGraphRanker(MatrixRecommender):
         self.fold, self.n_folds, self.fold_fraction = fold, n_folds, fold_fraction
         self.hidden, self.epochs, self.lr, self.weight_decay = hidden, epochs, lr, weight_decay
         self.batch_users, self.eval_every, self.patience, self.seed = batch_users, eval_every, patience, seed
+        if not 0.0 <= valid_fraction < 1.0:
+            raise ConfigError(f"valid_fraction must be in [0, 1), got {valid_fraction!r}")
         self.valid_metric = valid_metric
         self.hide_future_items = bool(hide_future_items)
+        self.valid_fraction = float(valid_fraction)
+        self.features = None if features is None else list(features)
 
     # ------------------------------------------------------------------ training
     def fit(self, dataset: Dataset, valid=None, *, item_vectors: np.ndarray | None = None) -> "TextGraphRanker":
@@ -141,6 +158,7 @@ class TextGraphRanker(MatrixRecommender):
                               f"{dataset.n_items}; pass the validation split of this dataset")
         t0 = time.perf_counter()
         text = text_features(dataset, item_vectors)
+        self.text_ = (text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)).astype(np.float32)
         cats = item_category_matrix(dataset)
         every = np.arange(dataset.n_items)
         nbrs = text_neighbours(text, every, every, self.settings.text_k)[0]
@@ -169,16 +187,22 @@ class TextGraphRanker(MatrixRecommender):
         rank = self.feature_names.index("ease_rank")
         self.sharpness_ = start_sharpness(z[:, :, rank], y)
         self.scorer_ = PairScorer(len(cols), self.hidden, rank, gen, self.sharpness_)
-        self.history_ = self._train(z, y, gen, valid)
+        validate = None if valid is None else (lambda: self._validate(valid))
+        if valid is None and self.valid_fraction > 0:
+            held = np.random.default_rng(self.seed).random(len(z)) < self.valid_fraction
+            if held.any() and not held.all():
+                zv, yv = z[torch.as_tensor(held)], y[torch.as_tensor(held)]
+                z, y = z[torch.as_tensor(~held)], y[torch.as_tensor(~held)]
+                validate = lambda: list_ndcg(self.scorer_, zv, yv, 20)          # noqa: E731
+        self.history_ = self._train(z, y, gen, validate)
         self._refresh()
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def _train(self, z: torch.Tensor, y: torch.Tensor, gen: torch.Generator, valid) -> TrainHistory:
+    def _train(self, z: torch.Tensor, y: torch.Tensor, gen: torch.Generator, validate) -> TrainHistory:
         """Adam on the softmax over each user's candidates; keeps the best validated weights."""
         return train_listwise(self.scorer_, z, y, epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay,
-                              batch=self.batch_users, generator=gen,
-                              validate=None if valid is None else (lambda: self._validate(valid)),
+                              batch=self.batch_users, generator=gen, validate=validate,
                               eval_every=self.eval_every, patience=self.patience)
 
     def _validate(self, valid) -> float:
@@ -200,6 +224,13 @@ class TextGraphRanker(MatrixRecommender):
             self.serve_scores_ = self.scorer_(self._serve_z).double().numpy()
 
     # ------------------------------------------------------------------ serving
+    def similar_items(self, items, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The items closest by text cosine (the SIMILAR_TO neighbours the ranker's text
+        features read); the item itself excluded. Shapes as
+        :func:`cartgraph.gnn.similar.cosine_neighbours`: ``items (b,)`` → ``(b, k)``."""
+        self._check_fitted()
+        return cosine_neighbours(self.text_, items, k)
+
     def _score(self, users: np.ndarray) -> np.ndarray:
         base = self.base_.scores_of(self.user_items_[users])
         out = base - base.max(axis=1, keepdims=True) - 1.0          # every other item: ≤ −1, EASE order
@@ -212,3 +243,42 @@ class TextGraphRanker(MatrixRecommender):
             np.put_along_axis(sub, self.serve_items_[rows[has]], s, axis=1)
             out[has] = sub
         return out
+
+    # ------------------------------------------------------------------ persistence
+    def _settings(self) -> dict:
+        return {**dataclasses.asdict(self.settings), "fold": self.fold, "n_folds": self.n_folds,
+                "fold_fraction": self.fold_fraction, "features": self.features, "hidden": self.hidden,
+                "epochs": self.epochs, "lr": self.lr, "weight_decay": self.weight_decay,
+                "batch_users": self.batch_users, "eval_every": self.eval_every, "patience": self.patience,
+                "seed": self.seed, "valid_metric": self.valid_metric, "hide_future_items": self.hide_future_items,
+                "valid_fraction": self.valid_fraction}
+
+    def save(self, path: str | Path) -> None:
+        """Write settings, the TextEASE base, the trained scorer and the serving candidates
+        with their scores to one file (atomic)."""
+        self._check_fitted()
+        save_state(path, _FORMAT, 1, {
+            "settings": self._settings(), "base": self.base_.state(), "user_items": self.user_items_,
+            "serve_users": self.serve_users_, "serve_items": self.serve_items_, "serve_scores": self.serve_scores_,
+            "scorer": self.scorer_.state_dict(), "n_features": len(self.feature_names), "text": self.text_,
+            "sharpness": self.sharpness_, "history": dataclasses.asdict(self.history_),
+            "n_train_users": self.n_train_users_, "fit_seconds": self.fit_seconds_})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TextGraphRanker":
+        """Read a file written by :meth:`save`. The copy serves (``recommend``, ``scores``,
+        ``similar_items``); the serving features are not stored, so it cannot be trained on."""
+        state = load_state(path, _FORMAT, 1)
+        model = cls(**state["settings"])
+        model.base_, model.user_items_ = TextEASE.from_state(state["base"]), state["user_items"]
+        model.serve_users_, model.serve_items_ = state["serve_users"], state["serve_items"]
+        model.serve_scores_, model.text_ = state["serve_scores"], state["text"]
+        model.row_of_ = np.full(model.user_items_.shape[0], -1, np.int64)
+        model.row_of_[model.serve_users_] = np.arange(len(model.serve_users_))
+        rank = model.feature_names.index("ease_rank")
+        model.sharpness_ = state["sharpness"]
+        model.scorer_ = PairScorer(state["n_features"], model.hidden, rank, torch.Generator().manual_seed(0))
+        model.scorer_.load_state_dict(state["scorer"])
+        model.history_ = TrainHistory(**state["history"])
+        model.n_train_users_, model.fit_seconds_ = state["n_train_users"], state["fit_seconds"]
+        return model

@@ -10,6 +10,7 @@ features; ``y`` marks (or weighs) the candidates that turned out right.
 - :func:`start_sharpness`: the scale of that given order that fits ``y`` best.
 - :func:`standardise`: each feature to mean 0, std 1 over all pairs of a view.
 - :func:`train_listwise`: Adam on the list softmax, validated, best weights kept.
+- :func:`list_ndcg`: NDCG@k of a scorer inside held-out lists (a validation score).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import torch
 
 from cartgraph.gnn.trainer import TrainHistory
 
-__all__ = ["PairScorer", "scale", "start_sharpness", "standardise", "train_listwise"]
+__all__ = ["PairScorer", "list_ndcg", "scale", "start_sharpness", "standardise", "train_listwise"]
 
 
 class PairScorer(torch.nn.Module):
@@ -134,6 +135,21 @@ def train_listwise(scorer: torch.nn.Module, z: torch.Tensor, y: torch.Tensor, *,
         hist.best_epoch = epochs
     hist.seconds = time.perf_counter() - t0
     return hist
+
+
+def list_ndcg(scorer: torch.nn.Module, z: torch.Tensor, y: torch.Tensor, k: int = 20) -> float:
+    """Mean NDCG@k of the scorer's order inside each list against the candidates marked in ``y``
+    (lists without one count 0). Shapes: ``z (n, C, F)``, ``y (n, C)``; ties: lower position."""
+    with torch.no_grad():
+        s = scorer(z)
+    k = min(k, s.shape[1])
+    rel = (y > 0).to(torch.float64)
+    order = torch.argsort(-s, dim=1, stable=True)[:, :k]
+    disc = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64))
+    dcg = (rel.gather(1, order) * disc).sum(1)
+    n_rel = rel.sum(1).clamp(max=k).long()
+    ideal = torch.cat([torch.zeros(1, dtype=torch.float64), disc.cumsum(0)])[n_rel]
+    return float(torch.where(ideal > 0, dcg / ideal.clamp(min=1e-12), torch.zeros_like(dcg)).mean())
 
 
 def _log_softmax(s: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

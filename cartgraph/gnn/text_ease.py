@@ -20,10 +20,13 @@ Example::
     model = TextEASE(lam=500, neighbours=10).fit(split.train, item_vectors=vectors)
     items, scores = model.recommend([0, 1, 2], k=20)          # (3, 20) each
     s = model.scores_of(recency_weighted_rows)                # (b, n_items)
+    model.save("text_ease.pt"); TextEASE.load("text_ease.pt")   # serving copy
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,6 +37,9 @@ from cartgraph.baselines.tuning import EASE_LAMBDAS
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
 from cartgraph.gnn.similar import text_neighbours
+from cartgraph.gnn.state_file import load_state, save_state
+
+_FORMAT = "cartgraph-text-ease"
 
 __all__ = ["TextEASE", "tune_text_ease", "text_neighbours", "TEXT_EASE_NEIGHBOURS"]
 
@@ -110,6 +116,39 @@ class TextEASE(MatrixRecommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.scores_of(self.user_items_[users])
+
+    # ------------------------------------------------------------------ persistence
+    def state(self) -> dict[str, Any]:
+        """Everything :meth:`from_state` needs: settings, the EASE fit, the history matrix and
+        the cold items' neighbours (plain Python, NumPy and SciPy objects)."""
+        self._check_fitted()
+        ease = self.ease_
+        return {"settings": {"lam": self.lam, "neighbours": self.neighbours, "batch_size": self.batch_size},
+                "ease": {"settings": {"lam": ease.lam, "solver": ease.solver, "max_bytes": ease.max_bytes,
+                                      "batch_size": ease.batch_size},
+                         "learned": {k: v for k, v in vars(ease).items() if k.endswith("_")}},
+                "user_items": self.user_items_, "cold": self.cold_, "cold_neighbours": self.cold_neighbours_,
+                "cold_weights": self.cold_weights_}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "TextEASE":
+        """The fitted model :meth:`state` described."""
+        model = cls(**state["settings"])
+        model.ease_ = EASE(**state["ease"]["settings"])
+        for key, value in state["ease"]["learned"].items():
+            setattr(model.ease_, key, value)
+        model.user_items_, model.cold_ = state["user_items"], state["cold"]
+        model.cold_neighbours_, model.cold_weights_ = state["cold_neighbours"], state["cold_weights"]
+        return model
+
+    def save(self, path: str | Path) -> None:
+        """Write the fitted model to one file (atomic)."""
+        save_state(path, _FORMAT, 1, self.state())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TextEASE":
+        """Read a file written by :meth:`save`."""
+        return cls.from_state(load_state(path, _FORMAT, 1))
 
 
 def tune_text_ease(valid, item_vectors: np.ndarray, lams: Sequence[float] = EASE_LAMBDAS,
