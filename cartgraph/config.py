@@ -75,8 +75,9 @@ class ModelConfig:
 
     Args:
         name: ``"ease"``, ``"itemknn"`` (default), ``"lightgcn"``, ``"hetero"`` or
-            ``"graph_ranker"`` (text-imputed EASE re-ranked by a scorer trained on rolling time
-            cuts, early-stopped on a held-out 20% of its training users).
+            ``"graph_ranker"`` (text-imputed EASE re-ranked by a scorer trained on rolling
+            cuts; its text neighbours chosen on the latest cut, its feature set and epochs on a
+            held-out 20% of its training users).
         ease_lambda: EASE's L2 weight λ (also the graph ranker's).
         n_neighbors: ItemKNN neighbours per item.
         embedding_dim, num_layers, epochs, lr: LightGCN / hetero GNN training (``epochs``:

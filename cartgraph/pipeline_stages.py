@@ -76,7 +76,7 @@ def make_model(rec, progress: bool = False) -> Any:
     if cfg.name == "graph_ranker":
         from cartgraph.gnn import TextGraphRanker
 
-        return TextGraphRanker(cfg.ease_lambda, candidates=GRAPH_RANKER_CANDIDATES, fold=cfg.ranker_fold,
+        return TextGraphRanker(cfg.ease_lambda, "auto", GRAPH_RANKER_CANDIDATES, fold=cfg.ranker_fold, features="auto",
                                epochs=cfg.epochs, seed=seed, valid_fraction=GRAPH_RANKER_VALID_FRACTION)
     if cfg.name == "lightgcn":
         from cartgraph.gnn import LightGCN

@@ -301,3 +301,59 @@ def test_list_ndcg_known_values():
     # list 1: hit at rank 1 → 1; list 2: hit at rank 3 → 1/log2(4) = 0.5; list 3: no target → 0
     assert list_ndcg(Fixed(), z, y, k=3) == pytest.approx((1.0 + 0.5 + 0.0) / 3)
     assert list_ndcg(Fixed(), z, y, k=2) == pytest.approx(1.0 / 3)
+
+
+def test_auto_options_choose_on_held_out_data_and_round_trip(shop, tmp_path):
+    ds, vectors, hot, waiting = shop
+    model = ranker(features="auto", neighbours="auto", valid_fraction=0.25, patience=5).fit(ds, item_vectors=vectors)
+    assert set(model.feature_set_scores_) == set(FEATURE_SETS)
+    best = max(model.feature_set_scores_.values())
+    assert model.history_.best_score == best                  # the kept scorer is the best-validated one
+    chosen = [n for n, v in model.feature_set_scores_.items() if v == best][0]
+    assert model.feature_names == [f for f in FEATURES if f in FEATURE_SETS[chosen] or f == "ease_rank"]
+    scores = model.neighbour_scores_
+    assert list(scores) == [0, 1, 3, 10, 30] and model.settings.neighbours == max(scores, key=scores.get)
+    assert (model.recommend(waiting, k=1)[0][:, 0] == hot).mean() >= 0.9
+    model.save(tmp_path / "auto.pt")
+    back = TextGraphRanker.load(tmp_path / "auto.pt")
+    assert back.feature_names == model.feature_names and back.settings.neighbours == model.settings.neighbours
+    assert np.array_equal(back.scores(np.arange(ds.n_users)), model.scores(np.arange(ds.n_users)))
+
+
+def test_neighbour_choice_reads_the_latest_fold(shop):
+    """The ``k`` chosen is the one whose TextEASE scores best on fold 1 (recomputed here)."""
+    ds, vectors, _, _ = shop
+    model = ranker(neighbours="auto", epochs=0).fit(ds, item_vectors=vectors)
+    fold = next(iter(rolling_folds(ds, "time", 4, 0.2)))
+    X = ds.interactions(events=fold.early_events)
+    users = np.flatnonzero(np.diff(fold.target.indptr) > 0)
+    for k, got in model.neighbour_scores_.items():
+        items = TextEASE(10.0, k).fit_text(X, vectors).recommend(users, k=20)[0]
+        target = fold.target[users].toarray() > 0
+        disc = 1 / np.log2(np.arange(2, 22))
+        dcg = (np.take_along_axis(target, items, axis=1) * disc).sum(1)
+        ideal = np.array([disc[:min(n, 20)].sum() for n in target.sum(1)])
+        assert got == pytest.approx(float((dcg / ideal).mean()))
+
+
+def test_auto_feature_choice_needs_validation(shop):
+    ds, vectors, _, _ = shop
+    with pytest.raises(ConfigError, match="features='auto' chooses on validation"):
+        ranker(features="auto").fit(ds, item_vectors=vectors)
+    for bad in (dict(features="best"), dict(neighbours="many")):
+        with pytest.raises(ConfigError):
+            ranker(**bad)
+
+
+def test_latest_fold_validation_then_refit_on_every_fold(shop):
+    ds, vectors, hot, waiting = shop
+    model = ranker(valid_fraction=0.2, valid_mode="latest", patience=5).fit(ds, item_vectors=vectors)
+    h = model.history_
+    assert h.valid and h.best_epoch > 0 and h.best_score == max(s for _, s in h.valid)
+    assert (model.recommend(waiting, k=1)[0][:, 0] == hot).mean() >= 0.9
+    # the served scorer is the refit on all folds, not the selection run's weights
+    refit = ranker(epochs=h.best_epoch).fit(ds, item_vectors=vectors)
+    users = np.arange(ds.n_users)
+    assert np.allclose(model.scores(users), refit.scores(users))
+    with pytest.raises(ConfigError, match="valid_mode"):
+        ranker(valid_mode="latest", n_folds=1)

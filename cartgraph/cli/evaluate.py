@@ -18,7 +18,11 @@ PROTOCOLS: dict[str, str] = {
 }
 """Dataset format → split function of :mod:`cartgraph.evaluation.splits`."""
 
-MODELS: tuple[str, ...] = ("most-popular", "itemknn", "ease", "lightgcn")
+MODELS: tuple[str, ...] = ("most-popular", "itemknn", "ease", "lightgcn", "graph-ranker")
+
+RANKER_FOLDS: dict[str, str] = {"instacart": "basket"}
+"""The graph ranker's training cuts per dataset format (the cut that mimics its protocol;
+default ``"time"``)."""
 
 
 def register(sub) -> None:
@@ -32,8 +36,10 @@ def register(sub) -> None:
                    help="'new': items bought before are masked and not counted; 'all': repeats count")
     p.add_argument("--stage", choices=("test", "valid"), default="test", help="evaluate on test (default) or validation")
     p.add_argument("-k", type=int, action="append", help="cut-off(s) (default 20; repeat for several)")
-    p.add_argument("--ease-lambda", type=float, default=None, help="EASE regularisation (default: tuned on validation)")
-    p.add_argument("--epochs", type=int, default=100, help="LightGCN: maximum epochs (early stopping on validation)")
+    p.add_argument("--ease-lambda", type=float, default=None,
+                   help="EASE (and graph-ranker) regularisation (default: tuned on validation)")
+    p.add_argument("--epochs", type=int, default=100,
+                   help="LightGCN / graph-ranker: maximum epochs (early stopping on validation / held-out training users)")
     p.add_argument("--seed", type=int, default=0, help="seed of learned models")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="also draw the metrics as a bar chart into this PNG")
     add_json_flag(p)
@@ -65,6 +71,14 @@ def _model(name: str, dataset, dataset_name: str, mode: str, ease_lambda: float 
         return baselines.EASE(ease_lambda)
     if name == "lightgcn":
         return LightGCN(epochs=epochs, seed=seed)
+    if name == "graph-ranker":
+        from cartgraph.gnn import TextGraphRanker
+        from cartgraph.pipeline_stages import GRAPH_RANKER_CANDIDATES, GRAPH_RANKER_VALID_FRACTION
+
+        if ease_lambda is None:
+            ease_lambda = baselines.tune_ease(_split(dataset, dataset_name, "valid", mode))
+        return TextGraphRanker(ease_lambda, "auto", GRAPH_RANKER_CANDIDATES, fold=RANKER_FOLDS.get(dataset_name, "time"),
+                               features="auto", epochs=epochs, seed=seed, valid_fraction=GRAPH_RANKER_VALID_FRACTION)
     raise ConfigError(f"unknown model {name!r}; choose one of {list(MODELS)}")
 
 

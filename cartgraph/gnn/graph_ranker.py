@@ -75,7 +75,10 @@ class TextGraphRanker(MatrixRecommender):
 
     Args:
         lam: EASE's λ (choose it on validation). neighbours: text neighbours of a cold
-            item's imputed EASE scores (0: cold items score 0).
+            item's imputed EASE scores (0: cold items score 0), or ``"auto"``: chosen among
+            :data:`~cartgraph.gnn.text_ease.TEXT_EASE_NEIGHBOURS` on the latest rolling fold
+            (NDCG@20 of new items, as :func:`~cartgraph.gnn.text_ease.tune_text_ease` does
+            on a validation split).
         candidates: ``C``, items re-ranked per user (≥ 1).
         fold: ``"time"`` or ``"basket"`` (see :mod:`cartgraph.gnn.rolling_folds`).
         n_folds: rolling cuts the scorer trains on (≥ 1). fold_fraction: window of a
@@ -84,7 +87,9 @@ class TextGraphRanker(MatrixRecommender):
             (:class:`~cartgraph.gnn.pair_features.PairSettings`; ``clock`` default:
             ``"global"`` for ``fold="time"``, ``"user"`` for ``"basket"``).
         features: the feature names used (default: all of :data:`FEATURES`;
-            ``"ease_rank"`` is always kept, the start ranking needs it).
+            ``"ease_rank"`` is always kept, the start ranking needs it), a name of
+            :data:`FEATURE_SETS`, or ``"auto"``: one scorer per feature set, the best on
+            validation kept (needs ``valid`` or ``valid_fraction > 0``).
         hidden: width of the scorer's hidden layer (≥ 1).
         epochs: maximum passes over the training users (≥ 0; 0 = the text-imputed EASE).
         lr, weight_decay: Adam's. batch_users: users per step.
@@ -97,30 +102,48 @@ class TextGraphRanker(MatrixRecommender):
             Default False (every catalogue item is offered): on Online Retail's validation
             split True raised cold-start Recall@20 (0.005 → 0.028, 3 seeds) but lowered
             NDCG@20 (0.1264 → 0.1228).
-        valid_fraction: without ``valid``, this seeded share of the training lists is held
-            out and early stopping reads their NDCG@20 within the candidates (0 ≤ f < 1;
-            default 0: without ``valid`` all ``epochs`` are trained).
+        valid_fraction: without ``valid`` and with ``valid_mode="lists"``, this seeded share
+            of the training lists is held out and early stopping reads their NDCG@20 within
+            the candidates (0 ≤ f < 1; default 0: without ``valid`` all ``epochs`` are
+            trained; with ``"latest"`` any f > 0 switches the internal validation on).
+        valid_mode: ``"lists"`` (above) or ``"latest"``: the latest rolling fold is the
+            validation (the scorer trains on the older folds, as a protocol validates on the
+            period after its training data), then the chosen feature set is refitted on
+            every fold for the chosen number of epochs.
 
     Attributes (after ``fit``): ``history_`` (:class:`~cartgraph.gnn.trainer.TrainHistory`;
     ``best_epoch`` = epochs trained of the kept weights, 0 = untrained), ``n_train_users_``
-    (per fold), ``sharpness_`` (the start scale ``a``), ``fit_seconds_``.
+    (per fold), ``sharpness_`` (the start scale ``a``), ``fit_seconds_``; with ``"auto"``
+    options: ``settings.neighbours`` / ``feature_names`` hold the choices and
+    ``neighbour_scores_`` / ``feature_set_scores_`` what each option scored.
 
     Shapes: ``recommend(users (b,), k)`` → ``items (b, k)``, ``scores (b, k)``.
     """
 
-    def __init__(self, lam: float = 500.0, neighbours: int = 10, candidates: int = 100, *, fold: str = "time",
+    def __init__(self, lam: float = 500.0, neighbours: int | str = 10, candidates: int = 100, *, fold: str = "time",
                  n_folds: int = 3, fold_fraction: float = 0.2, half_life_days: float = 30.0,
-                 recent_days: float = 30.0, text_k: int = 10, clock: str | None = None, features: Sequence[str] | None = None,
+                 recent_days: float = 30.0, text_k: int = 10, clock: str | None = None,
+                 features: Sequence[str] | str | None = None,
                  hidden: int = 32, epochs: int = 100, lr: float = 1e-2, weight_decay: float = 1e-4,
                  batch_users: int = 256, eval_every: int = 1, patience: int = 10, seed: int = 0,
-                 valid_metric: str = "ndcg@20", hide_future_items: bool = False, valid_fraction: float = 0.0) -> None:
+                 valid_metric: str = "ndcg@20", hide_future_items: bool = False, valid_fraction: float = 0.0,
+                 valid_mode: str = "lists") -> None:
         super().__init__(batch_size=1024)
         clock = clock or ("global" if fold == "time" else "user")
-        self.settings = PairSettings(lam, neighbours, candidates, half_life_days, recent_days, text_k, clock)
+        self.neighbours = neighbours
+        if isinstance(neighbours, str) and neighbours != "auto":
+            raise ConfigError(f"neighbours must be an integer >= 0 or 'auto', got {neighbours!r}")
+        self.settings = PairSettings(lam, 10 if neighbours == "auto" else neighbours, candidates, half_life_days,
+                                     recent_days, text_k, clock)
         self.settings.check()
         if fold not in ROLLING_FOLDS:
             raise ConfigError(f"fold must be one of {ROLLING_FOLDS}, got {fold!r}")
-        names = list(FEATURES if features is None else features)
+        if isinstance(features, str) and features != "auto" and features not in FEATURE_SETS:
+            raise ConfigError(f"features: expected a list of names, 'auto' or one of {list(FEATURE_SETS)}, "
+                              f"got {features!r}")
+        self.features = features if features is None or isinstance(features, str) else list(features)
+        named = FEATURE_SETS.get(features, FEATURES) if isinstance(features, str) else features
+        names = list(FEATURES if named is None else named)
         bad = sorted(set(names) - set(FEATURES))
         if bad or not names:
             raise ConfigError(f"features: unknown {bad} (known: {list(FEATURES)})" if bad else "features is empty")
@@ -142,7 +165,10 @@ class TextGraphRanker(MatrixRecommender):
         self.valid_metric = valid_metric
         self.hide_future_items = bool(hide_future_items)
         self.valid_fraction = float(valid_fraction)
-        self.features = None if features is None else list(features)
+        if valid_mode not in ("lists", "latest") or (valid_mode == "latest" and n_folds < 2):
+            raise ConfigError(f"valid_mode must be 'lists' or 'latest' (the latter needs n_folds >= 2), got "
+                              f"{valid_mode!r} with n_folds={n_folds}")
+        self.valid_mode = valid_mode
 
     # ------------------------------------------------------------------ training
     def fit(self, dataset: Dataset, valid=None, *, item_vectors: np.ndarray | None = None) -> "TextGraphRanker":
@@ -162,13 +188,19 @@ class TextGraphRanker(MatrixRecommender):
         cats = item_category_matrix(dataset)
         every = np.arange(dataset.n_items)
         nbrs = text_neighbours(text, every, every, self.settings.text_k)[0]
-        cols = [FEATURES.index(n) for n in self.feature_names]
         zs, labels, self.n_train_users_ = [], [], []
         events = identified_events(dataset)
+        folds = list(rolling_folds(dataset, self.fold, self.n_folds, self.fold_fraction))
+        self.neighbour_scores_ = None
+        if self.neighbours == "auto":
+            self.neighbour_scores_ = _neighbour_scores(dataset, folds[0], text, self.settings.lam)
+            best = max(self.neighbour_scores_, key=self.neighbour_scores_.get)      # ties: the earlier k
+            self.settings = dataclasses.replace(self.settings, neighbours=best)
         first_sale = np.full(dataset.n_items, np.datetime64("NaT"), dtype="datetime64[ns]")
         first = events.groupby("item_id")["ts"].min()
         first_sale[dataset.item_vocab.indices(first.index.to_numpy())] = first.to_numpy()
-        for fold in rolling_folds(dataset, self.fold, self.n_folds, self.fold_fraction):
+        fold_of = []
+        for j, fold in enumerate(folds):
             exists = None
             if self.hide_future_items and fold.end is not None:
                 exists = first_sale <= np.datetime64(fold.end)               # NaT (never sold) → False
@@ -176,25 +208,52 @@ class TextGraphRanker(MatrixRecommender):
                                  available=exists)
             hit = np.take_along_axis(fold.target[view.users].toarray() > 0, view.items, axis=1)   # (n, C)
             keep = hit.any(axis=1)
-            zs.append(standardise(view.features[:, :, cols])[0][keep])
+            zs.append(standardise(view.features)[0][keep])
             labels.append(hit[keep])
+            fold_of.append(np.full(int(keep.sum()), j))
             self.n_train_users_.append(int(keep.sum()))
         serve = pair_features(dataset, events, events["ts"].max(), text, cats, nbrs, self.settings)
-        self._set_serving(serve, standardise(serve.features[:, :, cols])[0])
+        serve_z = standardise(serve.features)[0]             # (standardised per feature: columns slice freely)
         z = torch.as_tensor(np.concatenate(zs))
         y = torch.as_tensor(np.concatenate(labels))
-        gen = torch.Generator().manual_seed(self.seed)
-        rank = self.feature_names.index("ease_rank")
-        self.sharpness_ = start_sharpness(z[:, :, rank], y)
-        self.scorer_ = PairScorer(len(cols), self.hidden, rank, gen, self.sharpness_)
-        validate = None if valid is None else (lambda: self._validate(valid))
+        held = None
         if valid is None and self.valid_fraction > 0:
-            held = np.random.default_rng(self.seed).random(len(z)) < self.valid_fraction
-            if held.any() and not held.all():
-                zv, yv = z[torch.as_tensor(held)], y[torch.as_tensor(held)]
-                z, y = z[torch.as_tensor(~held)], y[torch.as_tensor(~held)]
-                validate = lambda: list_ndcg(self.scorer_, zv, yv, 20)          # noqa: E731
-        self.history_ = self._train(z, y, gen, validate)
+            held = np.concatenate(fold_of) == 0 if self.valid_mode == "latest" else \
+                np.random.default_rng(self.seed).random(len(z)) < self.valid_fraction
+            held = torch.as_tensor(held) if held.any() and not held.all() else None
+        if self.features == "auto" and valid is None and held is None:
+            raise ConfigError("features='auto' chooses on validation: pass valid= or set valid_fraction > 0")
+        options = {n: list(s) + (["ease_rank"] if "ease_rank" not in s else []) for n, s in FEATURE_SETS.items()} \
+            if self.features == "auto" else {"given": self.feature_names}
+        fitted = {}
+        for option, names in options.items():
+            names = [n for n in FEATURES if n in names]
+            cols = [FEATURES.index(n) for n in names]
+            self.feature_names = names
+            self._set_serving(serve, serve_z[:, :, cols])
+            zc = z[:, :, cols]
+            gen = torch.Generator().manual_seed(self.seed)
+            rank = names.index("ease_rank")
+            self.sharpness_ = start_sharpness(zc[:, :, rank], y)
+            self.scorer_ = PairScorer(len(cols), self.hidden, rank, gen, self.sharpness_)
+            validate = None if valid is None else (lambda: self._validate(valid))
+            zt, yt = zc, y
+            if held is not None:
+                zv, yv, zt, yt = zc[held], y[held], zc[~held], y[~held]
+                validate = lambda zv=zv, yv=yv: list_ndcg(self.scorer_, zv, yv, 20)      # noqa: E731
+            self.history_ = self._train(zt, yt, gen, validate)
+            fitted[option] = (names, self.scorer_, self.history_, self.sharpness_)
+        self.feature_set_scores_ = {o: f[2].best_score for o, f in fitted.items()} if len(fitted) > 1 else None
+        chosen = max(fitted, key=lambda o: fitted[o][2].best_score)             # ties: the earlier set
+        self.feature_names, self.scorer_, self.history_, self.sharpness_ = fitted[chosen]
+        cols = [FEATURES.index(n) for n in self.feature_names]
+        if held is not None and self.valid_mode == "latest":        # refit on every fold for the chosen epochs
+            gen = torch.Generator().manual_seed(self.seed)
+            rank = self.feature_names.index("ease_rank")
+            self.scorer_ = PairScorer(len(cols), self.hidden, rank, gen, self.sharpness_)
+            train_listwise(self.scorer_, z[:, :, cols], y, epochs=self.history_.best_epoch, lr=self.lr,
+                           weight_decay=self.weight_decay, batch=self.batch_users, generator=gen)
+        self._set_serving(serve, serve_z[:, :, cols])
         self._refresh()
         self.fit_seconds_ = time.perf_counter() - t0
         return self
@@ -246,12 +305,12 @@ class TextGraphRanker(MatrixRecommender):
 
     # ------------------------------------------------------------------ persistence
     def _settings(self) -> dict:
-        return {**dataclasses.asdict(self.settings), "fold": self.fold, "n_folds": self.n_folds,
+        return {**dataclasses.asdict(self.settings), "neighbours": self.neighbours, "fold": self.fold, "n_folds": self.n_folds,
                 "fold_fraction": self.fold_fraction, "features": self.features, "hidden": self.hidden,
                 "epochs": self.epochs, "lr": self.lr, "weight_decay": self.weight_decay,
                 "batch_users": self.batch_users, "eval_every": self.eval_every, "patience": self.patience,
                 "seed": self.seed, "valid_metric": self.valid_metric, "hide_future_items": self.hide_future_items,
-                "valid_fraction": self.valid_fraction}
+                "valid_fraction": self.valid_fraction, "valid_mode": self.valid_mode}
 
     def save(self, path: str | Path) -> None:
         """Write settings, the TextEASE base, the trained scorer and the serving candidates
@@ -260,7 +319,8 @@ class TextGraphRanker(MatrixRecommender):
         save_state(path, _FORMAT, 1, {
             "settings": self._settings(), "base": self.base_.state(), "user_items": self.user_items_,
             "serve_users": self.serve_users_, "serve_items": self.serve_items_, "serve_scores": self.serve_scores_,
-            "scorer": self.scorer_.state_dict(), "n_features": len(self.feature_names), "text": self.text_,
+            "scorer": self.scorer_.state_dict(), "feature_names": self.feature_names, "text": self.text_,
+            "neighbours": self.settings.neighbours,
             "sharpness": self.sharpness_, "history": dataclasses.asdict(self.history_),
             "n_train_users": self.n_train_users_, "fit_seconds": self.fit_seconds_})
 
@@ -275,10 +335,29 @@ class TextGraphRanker(MatrixRecommender):
         model.serve_scores_, model.text_ = state["serve_scores"], state["text"]
         model.row_of_ = np.full(model.user_items_.shape[0], -1, np.int64)
         model.row_of_[model.serve_users_] = np.arange(len(model.serve_users_))
+        model.feature_names = state["feature_names"]
+        model.settings = dataclasses.replace(model.settings, neighbours=state["neighbours"])
         rank = model.feature_names.index("ease_rank")
         model.sharpness_ = state["sharpness"]
-        model.scorer_ = PairScorer(state["n_features"], model.hidden, rank, torch.Generator().manual_seed(0))
+        model.scorer_ = PairScorer(len(model.feature_names), model.hidden, rank, torch.Generator().manual_seed(0))
         model.scorer_.load_state_dict(state["scorer"])
         model.history_ = TrainHistory(**state["history"])
         model.n_train_users_, model.fit_seconds_ = state["n_train_users"], state["fit_seconds"]
         return model
+
+
+def _neighbour_scores(dataset: Dataset, fold, text: np.ndarray, lam: float) -> dict[int, float]:
+    """NDCG@20 of :class:`TextEASE` (λ ``lam``) per ``k`` of :data:`TEXT_EASE_NEIGHBOURS`,
+    fitted on the fold's early events and read against its target (new items)."""
+    from cartgraph.evaluation.metrics import hit_matrix, ndcg
+    from cartgraph.gnn.text_ease import TEXT_EASE_NEIGHBOURS, _with_neighbours
+
+    X = dataset.interactions(events=fold.early_events)
+    users = np.flatnonzero(np.diff(fold.target.indptr) > 0)
+    base, out = TextEASE(lam, 0).fit_text(X, text), {}
+    for k in TEXT_EASE_NEIGHBOURS:
+        model = _with_neighbours(base, text, k)
+        items, _ = model.recommend(users, k=20)
+        target = fold.target[users]
+        out[k] = float(ndcg(hit_matrix(items, target), np.diff(target.indptr), 20).mean()) if len(users) else 0.0
+    return out
