@@ -20,6 +20,9 @@ Signals (all reach never-bought items):
   co-membership of training bundles (smoothed toward the leaf's catalogue share).
 - ``adapter``: cosine after a linear map ``W`` (started at the identity) trained with a
   softmax over the catalogue on the other groups' bundle pairs, pulled toward ``I``.
+- ``lexical``: the TF-IDF cosine of the titles (:mod:`cartgraph.bundles.lexical`: shared
+  brand and model words), alone and as ``text + β · lexical``; nothing is learned from
+  the bundles, so no cross-fitting is needed.
 
 Usage::
 
@@ -41,6 +44,8 @@ import scipy.sparse as sp
 import torch
 
 import cartgraph
+from cartgraph.bundles.lexical import title_tfidf
+from cartgraph.bundles.tables import item_titles
 from cartgraph.evaluation import splits
 from cartgraph.text import TextEncoder, item_vectors
 
@@ -150,6 +155,13 @@ def run(domain: str, args) -> dict:
         sims = {g: adapter_similarity(vec, [m for m, f in zip(members, fold) if f != g], lr, pull, 3)
                 for g in range(args.folds)}
         rows[f"adapter lr{lr:g} pull{pull:g}"] = recall_per_bundle(members, fold, lambda a, g: sims[g][a])
+
+    x = title_tfidf(item_titles(train))
+    lexical = (x @ x.T).toarray()
+    rows["lexical"] = recall_per_bundle(members, fold, lambda a, g: lexical[a])
+    for beta in (0.5, 1.0, 2.0):
+        rows[f"text + lexical β{beta:g}"] = recall_per_bundle(members, fold,
+                                                              lambda a, g, beta=beta: cos[a] + beta * lexical[a])
 
     base = rows["text"]
     out = {"bundles": len(members), "users": int(len(np.unique(users))), "items": int(train.n_items),

@@ -38,7 +38,7 @@ import numpy as np
 
 import cartgraph
 from cartgraph.bundles import BundleBuilder, Constraints, RLConfig
-from cartgraph.bundles.policy import STARTS
+from cartgraph.bundles.policy import STARTS, LinearPolicy
 from cartgraph.bundles.baselines import BASELINES
 from cartgraph.bundles.evaluation import Case, evaluate_bundles
 from cartgraph.bundles.metrics import pair_matrix
@@ -124,7 +124,7 @@ def ranker_complements(vec):
 def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoid_substitutes, complements=None):
     """Baselines once, the RL walk per seed; returns the report of one dataset. ``complements``:
     the walk's complement source (default: co-purchase lift); the baselines always read lift."""
-    per_seed, weights, fit_s, starts = [], [], [], []
+    per_seed, weights, fit_s, starts, start_rows = [], [], [], [], []
     baselines = None
     if complements is not None:
         plain = BundleBuilder(size=size, rl=None, avoid_substitutes=avoid_substitutes).fit(train, vec)
@@ -139,20 +139,32 @@ def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoi
                        "complement_bonus": h0["complement_bonus"], "bonus_valid": h0.get("bonus_valid"),
                        "kept_epoch": h0["kept_epoch"], "kept_valid_recall": h0["kept_valid_recall"],
                        "valid": {k: h0[k] for k in h0 if k.startswith("valid_")},
-                       "kept_valid": {k: v for k, v in b.history_[h0["kept_epoch"]].items() if k.startswith("valid_")}})
+                       "kept_valid": {k: v for k, v in b.history_[h0["kept_epoch"]].items() if k.startswith("valid_")},
+                       "rl_kept": h0.get("rl_kept"), "rl_gain": h0.get("rl_gain"), "rl_gain_se": h0.get("rl_gain_se")})
         print(f"{name} seed {seed}: {starts[-1]}", file=sys.stderr, flush=True)
-        only_rl = {"walk_rl": lambda req, b=b: decode(req, b.policy_)[0]}
-        res = evaluate_bundles(b, cases, pairs, methods=None if baselines is None else only_rl)
+        at_start = start_policy(h0["start"], b.weights)
+        own = {"walk_rl": lambda req, b=b: decode(req, b.policy_)[0],
+               "walk_start": lambda req, p=at_start: decode(req, p)[0]}
+        res = evaluate_bundles(b, cases, pairs, methods=own | ({} if baselines is not None else BASELINES))
         if baselines is None:
-            baselines = {k: v for k, v in res.items() if k != "walk_rl"}
+            baselines = {k: v for k, v in res.items() if k not in own}
         per_seed.append(res["walk_rl"])
+        start_rows.append(res["walk_start"])
         weights.append({k: round(v, 3) for k, v in b.weights_.items()})
         print(f"{name} seed {seed}: walk_rl {res['walk_rl']}", file=sys.stderr, flush=True)
     keys = [k for k in per_seed[0] if k != "n"]
     rl_mean = {k: float(np.mean([r[k] for r in per_seed])) for k in keys}
     rl_std = {k: float(np.std([r[k] for r in per_seed])) for k in keys}
     return {"cases": len(cases), "walk_rl_mean": rl_mean, "walk_rl_std": rl_std, "baselines": baselines,
+            "walk_start_mean": {k: float(np.mean([r[k] for r in start_rows])) for k in keys},
+            "walk_start_std": {k: float(np.std([r[k] for r in start_rows])) for k in keys},
             "walk_rl_weights": weights, "fit_seconds": fit_s, "rl_starts": starts}
+
+
+def start_policy(start: str, init: dict[str, float]) -> LinearPolicy:
+    """The walk at RL's chosen starting point, before any RL step (what the RL steps add is
+    the difference to ``walk_rl``)."""
+    return LinearPolicy.from_dict(init if start == "init" else STARTS[start])
 
 
 def steam(split_seed: int, max_size: int, seeds: list[int], rl: RLConfig, curve_dir: Path, avoid: bool) -> dict:
@@ -198,7 +210,8 @@ def steam(split_seed: int, max_size: int, seeds: list[int], rl: RLConfig, curve_
         h0 = r.history_[0]
         starts.append({"start": h0["start"], "start_valid_recall": h0["start_valid_recall"],
                        "complement_bonus": h0["complement_bonus"], "kept_epoch": h0["kept_epoch"],
-                       "kept_valid_recall": h0["kept_valid_recall"]})
+                       "kept_valid_recall": h0["kept_valid_recall"], "rl_kept": h0.get("rl_kept"),
+                       "rl_gain": h0.get("rl_gain"), "rl_gain_se": h0.get("rl_gain_se")})
         print(f"steam seed {seed}: {starts[-1]} {got}", file=sys.stderr, flush=True)
     keys = [k for k in per_seed[0] if k != "n"]
     return {"cases": len(cases), "held_out_bundles": len(held), "methods": res,
@@ -233,6 +246,8 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=None, help="RL sampling temperature")
     ap.add_argument("--keep-norm", action="store_true", help="RL keeps the weights' norm (no sharpening)")
     ap.add_argument("--prox", type=float, default=0.0, help="RL pull back toward the start per step")
+    ap.add_argument("--min-gain-z", type=float, default=None,
+                    help="RL weights replace the start only with a validation gain of this many paired SEs")
     ap.add_argument("--complements", choices=("lift", "learned", "ranker"), default="lift",
                     help="BundleRec walk's complement evidence: co-purchase lift, or a ComplementModel fitted "
                          "on each data cut (text-aware: it also scores items nobody bought yet)")
@@ -251,6 +266,8 @@ def main() -> None:
         rl = dataclasses.replace(rl, complement_bonus=bonuses[0], complement_bonuses=bonuses if len(bonuses) > 1 else ())
     if args.lr is not None:
         rl = dataclasses.replace(rl, lr=args.lr)
+    if args.min_gain_z is not None:
+        rl = dataclasses.replace(rl, min_gain_z=args.min_gain_z)
     if args.substitute_penalty is not None:
         rl = dataclasses.replace(rl, substitute_penalty=args.substitute_penalty)
     avoid = args.substitutes == "mask"

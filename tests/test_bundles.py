@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import cartgraph
 from cartgraph.bundles import FEATURES, HAND_WEIGHTS, BundleBuilder, Constraints, RLConfig
 from cartgraph.bundles.baselines import BASELINES
+from cartgraph.bundles.policy import STARTS
 from cartgraph.bundles.metrics import bundle_metrics, pair_matrix
 from cartgraph.errors import ConfigError, NotFittedError
 from cartgraph.text import TextEncoder, item_vectors
@@ -234,7 +235,7 @@ def test_rl_starts_from_the_best_baseline_point_on_validation(shop):
     bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0, "complement_mean": -1.0}
     b = BundleBuilder(size=4, weights=bad, rl=RLConfig(epochs=1, max_episodes=120, max_size=4)).fit(ds, vec, seed=0)
     h0 = b.history_[0]
-    assert h0["start"] != "init" and set(h0["start_valid_recall"]) == {"init", "text_knn", "co_purchase", "top_relevance"}
+    assert h0["start"] != "init" and set(h0["start_valid_recall"]) == {"init", *STARTS}
     assert h0["valid_recall"] == max(h0["start_valid_recall"].values()) > h0["start_valid_recall"]["init"]
     kept = b.history_[h0["kept_epoch"]]   # guarded: no lower complement precision, no more substitutes
     assert kept["valid_recall"] >= h0["valid_recall"]

@@ -27,6 +27,15 @@ def _leaf(shop):
     return dict(zip(shop.items["item_id"], shop.items["category_path"].map(" > ".join)))
 
 
+def _assert_follows_tastes(shop, users, items):
+    """Most recommended items (``items``: one row of ids per user) are in the user's planted
+    favourite categories: at least twice the share a random pick of the 12 leaves gives."""
+    leaf, tastes = _leaf(shop), dict(shop.meta["tastes"])
+    share = np.mean([np.mean([leaf[i] in tastes[u] for i in row]) for u, row in zip(users, items)])
+    by_chance = np.mean([len(tastes[u]) for u in users]) / 12
+    assert share > 2 * by_chance, (share, by_chance)
+
+
 def test_stages_report_what_ran(fitted):
     assert list(fitted.stages_) == ["text", "graph", "model", "complements", "bundles"]
     for name in ("text", "graph", "model", "complements", "bundles"):
@@ -52,13 +61,9 @@ def test_recommend_is_batch_first_by_raw_ids(fitted, shop):
 
 def test_recommendations_follow_the_users_tastes(fitted, shop):
     """The shop's users buy from one or two favourite categories; most top-10 items must be there."""
-    leaf = _leaf(shop)
     users = shop.user_vocab.ids[:60]
     items, _ = fitted.recommend(list(users), k=10)
-    tastes = dict(shop.meta["tastes"])
-    share = np.mean([np.mean([leaf[i] in tastes[u] for i in row]) for u, row in zip(users, items)])
-    by_chance = np.mean([len(tastes[u]) for u in users]) / 12
-    assert share > 2 * by_chance, (share, by_chance)
+    _assert_follows_tastes(shop, users, items)
 
 
 def test_same_as_the_underlying_model(fitted, shop):
@@ -367,10 +372,7 @@ def test_hetero_model_fits_serves_and_round_trips(shop, tmp_path):
     assert rec.stages_["model"]["status"] == "done" and type(rec.model_).__name__ == "TextHeteroGNN"
     users = list(shop.user_vocab.ids[:60])
     items, scores = rec.recommend(users, k=10)
-    leaf, tastes = _leaf(shop), dict(shop.meta["tastes"])
-    share = np.mean([np.mean([leaf[i] in tastes[u] for i in row]) for u, row in zip(users, items)])
-    by_chance = np.mean([len(tastes[u]) for u in users]) / 12
-    assert share > 2 * by_chance, (share, by_chance)
+    _assert_follows_tastes(shop, users, items)
     rec.save(tmp_path / "model")
     loaded = Recommender.load(tmp_path / "model")
     again = loaded.recommend(users, k=10)
@@ -388,10 +390,7 @@ def test_graph_ranker_model_fits_serves_and_round_trips(shop, tmp_path):
     assert len(model.n_train_users_) == model.n_folds and min(model.n_train_users_) > 0
     users = list(shop.user_vocab.ids[:60])
     items, scores = rec.recommend(users, k=10)
-    leaf, tastes = _leaf(shop), dict(shop.meta["tastes"])
-    share = np.mean([np.mean([leaf[i] in tastes[u] for i in row]) for u, row in zip(users, items)])
-    by_chance = np.mean([len(tastes[u]) for u in users]) / 12
-    assert share > 2 * by_chance, (share, by_chance)
+    _assert_follows_tastes(shop, users, items)
     seen = {u: set(shop.events.loc[shop.events["user_id"] == u, "item_id"]) for u in users}
     assert not any(set(row) & seen[u] for u, row in zip(users, items))   # bought items masked
     rec.save(tmp_path / "model")

@@ -10,6 +10,8 @@ filling greedily and skipping items the constraints forbid:
 - :func:`mmr`: maximal marginal relevance, ``λ·rel − (1 − λ)·max cosine to chosen``;
 - :func:`text_knn`: the items whose text is nearest the anchors' (text-only kNN; the
   user's profile, then popularity, without anchors);
+- :func:`lexical_knn`: the same with the titles' TF-IDF vectors (shared words: brand,
+  model), the bag-of-words peer of text kNN;
 - the walk with hand-set weights is :func:`cartgraph.bundles.walk.decode` with
   :data:`~cartgraph.bundles.policy.HAND_WEIGHTS` (see :func:`hand_walk`).
 """
@@ -20,7 +22,7 @@ import numpy as np
 from cartgraph.bundles.policy import HAND_WEIGHTS, LinearPolicy
 from cartgraph.bundles.walk import Request, decode
 
-__all__ = ["top_relevance", "co_purchase", "mmr", "text_knn", "hand_walk", "BASELINES"]
+__all__ = ["top_relevance", "co_purchase", "mmr", "text_knn", "lexical_knn", "hand_walk", "BASELINES"]
 
 _POOL = 300
 """Candidates a baseline ranks (the rest of the catalogue is never reached in practice)."""
@@ -104,11 +106,22 @@ def text_knn(req: Request) -> list[int]:
     return _fill(req, _ranked(t.vectors @ query))
 
 
+def lexical_knn(req: Request) -> list[int]:
+    """Anchors + the items whose title TF-IDF is nearest the anchors' (cosine to their mean
+    row); without anchors, or without a lexical index, as :func:`text_knn`."""
+    t = req.tables
+    if not req.anchors or not t.lexical.shape[1]:
+        return text_knn(req)
+    query = np.asarray(t.lexical[list(req.anchors)].mean(axis=0)).ravel()
+    scores = np.asarray(t.lexical @ query, dtype=np.float64).ravel()
+    return _fill(req, _ranked(scores))
+
+
 def hand_walk(req: Request) -> list[int]:
     """The walk with the hand-set weights (RL off), greedy."""
     return decode(req, LinearPolicy.from_dict(HAND_WEIGHTS))[0]
 
 
 BASELINES = {"top_relevance": top_relevance, "co_purchase_lift": co_purchase, "mmr": mmr, "text_knn": text_knn,
-             "walk_hand": hand_walk}
+             "lexical_knn": lexical_knn, "walk_hand": hand_walk}
 """Name → baseline, in the order reports list them."""

@@ -32,7 +32,7 @@ from cartgraph.bundles.feedback import apply_feedback
 from cartgraph.bundles.policy import HAND_WEIGHTS, LinearPolicy
 from cartgraph.bundles.relevance import MatrixRelevance, PopularityRelevance, Relevance, standardize
 from cartgraph.bundles.rl import RLConfig, plot_curve, train_policy
-from cartgraph.bundles.tables import ItemTables
+from cartgraph.bundles.tables import ItemTables, LexicalIndex, item_titles
 from cartgraph.bundles.walk import Request, Step, beam_decode, decode, frontier
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError, NotFittedError
@@ -56,7 +56,7 @@ class BundleBuilder:
     Args:
         size: default bundle size (anchors included).
         top_user: the user's most relevant items added to every frontier.
-        k_complements, k_similar, k_category: neighbour-list widths (see :class:`ItemTables`).
+        k_complements, k_similar, k_category, k_lexical: neighbour-list widths (see :class:`ItemTables`).
         weights: starting / fixed policy weights by feature name (default :data:`HAND_WEIGHTS`).
         rl: RL settings; ``None`` keeps ``weights`` as they are (the "RL off" walk).
         beam_width: beam width when ``n > 1`` bundles are asked for.
@@ -67,12 +67,14 @@ class BundleBuilder:
     """
 
     def __init__(self, *, size: int = 5, top_user: int = 50, k_complements: int = 30, k_similar: int = 10,
-                 k_category: int = 10, weights: dict[str, float] | None = None, rl: RLConfig | None = RLConfig(),
+                 k_category: int = 10, k_lexical: int = 10, weights: dict[str, float] | None = None,
+                 rl: RLConfig | None = RLConfig(),
                  beam_width: int = 4, feedback_lr: float = 0.5, curve_path: str | Path | None = None,
                  avoid_substitutes: bool = True) -> None:
         self.size, self.top_user, self.beam_width, self.feedback_lr = size, top_user, beam_width, feedback_lr
         self.avoid_substitutes = avoid_substitutes
-        self.k = {"k_complements": k_complements, "k_similar": k_similar, "k_category": k_category}
+        self.k = {"k_complements": k_complements, "k_similar": k_similar, "k_category": k_category,
+                  "k_lexical": k_lexical}
         self.weights = dict(HAND_WEIGHTS if weights is None else weights)
         self.rl, self.curve_path = rl, curve_path
         Constraints(size=size)
@@ -99,6 +101,7 @@ class BundleBuilder:
         """
         policy = LinearPolicy.from_dict(self.weights)
         self.history_: list[dict[str, float]] = []
+        self._lexical = LexicalIndex.build(item_titles(dataset), self.k["k_lexical"])  # shared by every data cut
         if self.rl is not None:
             cfg = self.rl
             rel_of = lambda data: _resolve(relevance, data)  # noqa: E731
@@ -134,6 +137,7 @@ class BundleBuilder:
         self.user_ids_ = np.asarray(dataset.user_vocab.ids, dtype=object)
         self.owned_ = dataset.interactions().tocsr()
         self.n_feedback_ = 0
+        del self._lexical
         return self
 
     def _maker(self, data: Dataset, vectors: np.ndarray, complements: Any,
@@ -150,7 +154,7 @@ class BundleBuilder:
             comp = as_complement_matrix(complements(dataset), dataset.n_items)
         else:
             comp = as_complement_matrix(complements, dataset.n_items)
-        return ItemTables.build(dataset, vectors, comp, **self.k)
+        return ItemTables.build(dataset, vectors, comp, **self.k, lexical=getattr(self, "_lexical", None))
 
     def _request(self, tables: ItemTables, relevance: Relevance, user: int | None, anchors: tuple[int, ...],
                  constraints: Constraints, owned: sp.csr_matrix) -> Request:

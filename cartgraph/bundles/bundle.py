@@ -67,7 +67,7 @@ def explain(tables: ItemTables, item: int, chosen: list[int], feats: np.ndarray,
 
 
 def _edge_reason(tables: ItemTables, item: int, chosen: list[int], f: dict[str, float]) -> str:
-    for kind in ("complements", "similar", "category"):
+    for kind in ("complements", "similar", "lexical", "category"):
         idx, score = tables.neighbours[kind]
         best = None
         for s in chosen:
@@ -80,5 +80,7 @@ def _edge_reason(tables: ItemTables, item: int, chosen: list[int], f: dict[str, 
                 return f"complements {name} ({best[1] / tables.comp_scale:.2f})"
             if kind == "similar":
                 return f"similar to {name} (cosine {best[1]:.2f})"
+            if kind == "lexical":
+                return f"named like {name} (title TF-IDF cosine {best[1]:.2f})"
             return f"same category as {name}"
     return f"recommended for you (relevance {f['relevance']:.2f})"

@@ -21,7 +21,11 @@ new_category        1 if the candidate's parent category is not among the chosen
 price_fit           with a budget: 1 − |price − remaining / slots| / (remaining / slots), ≥ 0
 popularity          log-scaled buyer count, 0..1
 via_*               1 if a chosen item reaches the candidate by that edge kind
-                    (complements / similar / category) or it is in the user's top list
+                    (complements / similar / category / lexical) or it is in the user's
+                    top list
+anchor_lexical      TF-IDF cosine of the candidate's title to the anchor's: shared brand
+                    and model words ("Canon LP-E6"), which a sentence vector weighs little
+lexical             the same, max over the chosen items
 =================== =====================================================================
 """
 from __future__ import annotations
@@ -30,16 +34,22 @@ import numpy as np
 
 from cartgraph.bundles.tables import ItemTables
 
-__all__ = ["FEATURES", "USER_FEATURES", "SUBSTITUTE_COSINE", "action_features"]
+__all__ = ["FEATURES", "USER_FEATURES", "SUBSTITUTE_COSINE", "VIA_KINDS", "action_features"]
 
 FEATURES = ("relevance", "complement", "complement_mean", "similarity", "anchor_similarity", "user_similarity",
             "substitute", "same_leaf", "new_category", "price_fit", "popularity", "via_complements", "via_similar",
-            "via_category", "via_user", "mean_similarity", "anchor_complement")
+            "via_category", "via_user", "mean_similarity", "anchor_complement", "anchor_lexical", "lexical",
+            "via_lexical")
 USER_FEATURES = ("relevance", "user_similarity", "via_user")
 """Features about the shopper: without a known user (anonymous) they fall back to popularity
 or vanish, so RL does not learn them from anonymous episodes."""
 SUBSTITUTE_COSINE = 0.9
 """Same leaf category and text cosine above this: a substitute (EVALUATION.md)."""
+VIA_KINDS = ("complements", "similar", "category", "lexical", "user")
+"""Columns of the ``via`` matrix: the edge kinds of :data:`~cartgraph.bundles.tables.EDGE_KINDS`,
+then the user's top list."""
+_VIA = [FEATURES.index(f"via_{k}") for k in VIA_KINDS]
+_ANCHOR_LEX, _LEX = FEATURES.index("anchor_lexical"), FEATURES.index("lexical")
 
 
 def action_features(tables: ItemTables, rel: np.ndarray, chosen: np.ndarray, cands: np.ndarray,
@@ -52,7 +62,7 @@ def action_features(tables: ItemTables, rel: np.ndarray, chosen: np.ndarray, can
         rel: ``(n_items,)`` standardised relevance of the user.
         chosen: ``(s,)`` items already in the bundle.
         comp_max, comp_sum: ``(m,)`` max and sum of complement scores from chosen items.
-        via: ``(m, 4)`` edge-kind indicators (complements, similar, category, user).
+        via: ``(m, 5)`` edge-kind indicators, columns :data:`VIA_KINDS`.
         budget_left: money left under the budget, or None.  slots_left: items still to add.
         profile: ``(dim,)`` the user's unit profile vector, or None (anonymous / no history).
         comp_anchor: ``(m,)`` complement score from the first chosen item (0: none), or None.
@@ -76,6 +86,10 @@ def action_features(tables: ItemTables, rel: np.ndarray, chosen: np.ndarray, can
         out[:, 15] = sim.mean(axis=1)
         if comp_anchor is not None:
             out[:, 16] = np.minimum(comp_anchor / scale, 2.0)
+        if tables.lexical.shape[1]:
+            lex = (tables.lexical[cands] @ tables.lexical[chosen].T).toarray()
+            out[:, _ANCHOR_LEX] = lex[:, 0]
+            out[:, _LEX] = lex.max(axis=1)
     else:
         out[:, 8] = tables.parent[cands] >= 0
     if profile is not None:
@@ -85,5 +99,5 @@ def action_features(tables: ItemTables, rel: np.ndarray, chosen: np.ndarray, can
         price = tables.price[cands]
         out[:, 9] = np.where(np.isfinite(price), np.clip(1.0 - np.abs(price - ideal) / ideal, 0.0, 1.0), 0.0)
     out[:, 10] = tables.popularity[cands]
-    out[:, 11:15] = via
+    out[:, _VIA] = via
     return out

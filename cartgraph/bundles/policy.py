@@ -24,12 +24,17 @@ HAND_WEIGHTS = {"relevance": 1.0, "complement": 1.0, "complement_mean": 0.5, "si
 """Hand-set weights: the "RL off" walk and the default starting point of RL tuning."""
 
 STARTS = {"text_knn": {"anchor_similarity": 5.0},
+          "lexical_knn": {"anchor_lexical": 5.0},
+          "text_lexical_knn": {"anchor_similarity": 2.5, "anchor_lexical": 2.5},
           "co_purchase": {"complement_mean": 5.0, "popularity": 0.5},
           "top_relevance": {"relevance": 5.0}}
 """The baselines as points of the walk's weight space (other RL starting points).
 
 Greedy on ``anchor_similarity`` alone picks the anchor's nearest text neighbours
-(text kNN of the anchor: its neighbour list is in every frontier); ``complement_mean``
+(text kNN of the anchor: its neighbour list is in every frontier), on ``anchor_lexical``
+its nearest title TF-IDF neighbours (lexical kNN, likewise), on both at equal weight the
+midpoint of the two (not a baseline: the walk's own use of both signals, which RL then
+tunes); ``complement_mean``
 ranks by summed co-purchase score with the chosen items (association-rule lift, ties
 to popular items); ``relevance`` is top-k by relevance (the user's top list is in every
 frontier). They coincide with the baselines when the walk does not mask substitutes.

@@ -18,7 +18,11 @@ episodes. After every epoch the greedy walk is scored on the validation episodes
 the best weights are kept (early stopping with ``patience``); "best" is by default the
 highest validation recall among epochs that keep the start's validation complement
 precision and substitute rate (``select_on="guarded"``: the issue's target, measured on
-validation), else plain recall or the shaped reward.
+validation), else plain recall or the shaped reward. The kept weights then replace the
+start only when their validation recall beats it by ``min_gain_z`` paired standard
+errors: the best of many epochs (and reward weights) on a small slice looks better than
+it is (the winner's curse), and on BundleRec electronic such kept policies lost to their
+start on the test in every run before this guard.
 
 Starting points: besides the caller's weights, :data:`~cartgraph.bundles.policy.STARTS`
 (the baselines written as walk weights: text kNN of the anchor, co-purchase lift, top-k
@@ -41,7 +45,7 @@ from cartgraph.bundles.policy import STARTS, LinearPolicy
 from cartgraph.bundles.walk import Request, Step, decode
 from cartgraph.errors import ConfigError
 
-__all__ = ["RLConfig", "train_policy", "episode_rewards", "plot_curve"]
+__all__ = ["RLConfig", "train_policy", "episode_rewards", "gain_z", "plot_curve"]
 
 _SIM, _SUB = FEATURES.index("similarity"), FEATURES.index("substitute")
 
@@ -89,6 +93,10 @@ class RLConfig:
             partly just sharpens the sampling (grows every useful weight, and features that
             echo the start's, e.g. ``similarity`` beside ``anchor_similarity``), which changes
             the greedy walk in ways the reward never asked for.
+        min_gain_z: the RL-tuned weights are kept only if their validation recall exceeds the
+            start's by at least this many standard errors of the paired per-episode
+            difference; otherwise the start is served (recorded as ``rl_kept`` in the curve).
+            0 keeps any improvement (no guard).
     """
 
     epochs: int = 15
@@ -113,6 +121,7 @@ class RLConfig:
     frozen: tuple[str, ...] = ()
     prox: float = 0.0
     keep_norm: bool = False
+    min_gain_z: float = 2.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "starts", tuple(self.starts))
@@ -128,8 +137,8 @@ class RLConfig:
                 or self.select_on not in ("guarded", "recall", "reward")):
             raise ConfigError(f"RLConfig: episodes must be 'auto', 'time', 'bundles', 'last' or 'users' and select_on "
                               f"'guarded', 'recall' or 'reward', got {self.episodes!r}, {self.select_on!r}")
-        if not self.prox >= 0:
-            raise ConfigError(f"RLConfig.prox must be >= 0, got {self.prox!r}")
+        if not self.prox >= 0 or not self.min_gain_z >= 0:
+            raise ConfigError(f"RLConfig.prox and min_gain_z must be >= 0, got {self.prox!r}, {self.min_gain_z!r}")
         if self.epochs < 1 or self.rollouts < 2 or self.batch < 1 or self.max_size < 2:
             raise ConfigError(f"RLConfig: epochs ≥ 1, rollouts ≥ 2, batch ≥ 1 and max_size ≥ 2 required, got "
                               f"{self.epochs}, {self.rollouts}, {self.batch}, {self.max_size}")
@@ -154,10 +163,11 @@ def episode_rewards(steps: Sequence[Step], ep: Episode, cfg: RLConfig, pairs: sp
 
 
 def _greedy_eval(policy: LinearPolicy, requests: list[Request], episodes: list[Episode], cfg: RLConfig,
-                 pairs_of: list[sp.csr_matrix | None]) -> dict[str, float]:
+                 pairs_of: list[sp.csr_matrix | None], per_episode: bool = False) -> dict:
     """The greedy walk on validation: mean shaped ``reward``, ``recall``, ``complement_precision``
     (episode ``j`` against ``pairs_of[j]``) and ``substitute_rate`` (as
-    :mod:`~cartgraph.bundles.metrics` defines them)."""
+    :mod:`~cartgraph.bundles.metrics` defines them); with ``per_episode`` also ``recalls``,
+    each episode's recall ``(len(episodes),)``."""
     from cartgraph.bundles.metrics import bundle_metrics, mean_metrics
 
     rew, rows = [], []
@@ -169,9 +179,19 @@ def _greedy_eval(policy: LinearPolicy, requests: list[Request], episodes: list[E
                                    pairs if pairs is not None else sp.csr_matrix((t.n_items, t.n_items), dtype=bool),
                                    t.vectors, t.leaf))
     m = mean_metrics(rows)
-    return {"reward": float(np.mean(rew)), "recall": float(np.nan_to_num(m["recall"])),
-            "complement_precision": float(np.nan_to_num(m["complement_precision"])),
-            "substitute_rate": float(np.nan_to_num(m["substitute_rate"]))}
+    out = {"reward": float(np.mean(rew)), "recall": float(np.nan_to_num(m["recall"])),
+           "complement_precision": float(np.nan_to_num(m["complement_precision"])),
+           "substitute_rate": float(np.nan_to_num(m["substitute_rate"]))}
+    if per_episode:
+        out["recalls"] = np.nan_to_num(np.array([r["recall"] for r in rows], dtype=np.float64))
+    return out
+
+
+def gain_z(new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
+    """Mean paired gain ``new − old`` over episodes and its standard error (0 for < 2 episodes)."""
+    d = np.asarray(new, dtype=np.float64) - np.asarray(old, dtype=np.float64)
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+    return float(d.mean()) if len(d) else 0.0, se
 
 
 def _selector(cfg: RLConfig, ref: dict[str, float]) -> Callable[[dict[str, float]], tuple]:
@@ -265,7 +285,23 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
     best_key, weights, history = max(runs, key=lambda r: r[0])  # first of equals: the first bonus
     if len(runs) > 1:
         history[0]["bonus_valid"] = {str(h[0]["complement_bonus"]): h[0]["kept_valid_recall"] for _, _, h in runs}
+    weights = _significance_guard(weights, candidates[start], va_req, valid, cfg, vpairs, history[0])
     return LinearPolicy(weights, init.temperature), history
+
+
+def _significance_guard(weights: np.ndarray, start: np.ndarray, va_req: list[Request], valid: list[Episode],
+                        cfg: RLConfig, vpairs: list[sp.csr_matrix | None], head: dict) -> np.ndarray:
+    """``weights`` if their validation recall beats ``start``'s by ``cfg.min_gain_z`` paired
+    standard errors, else ``start``; records ``rl_gain``, ``rl_gain_se`` and ``rl_kept`` in ``head``."""
+    if np.array_equal(weights, start):
+        head.update(rl_gain=0.0, rl_gain_se=0.0, rl_kept=False)
+        return weights
+    new = _greedy_eval(LinearPolicy(weights), va_req, valid, cfg, vpairs, per_episode=True)["recalls"]
+    old = _greedy_eval(LinearPolicy(start), va_req, valid, cfg, vpairs, per_episode=True)["recalls"]
+    gain, se = gain_z(new, old)
+    kept = gain > 0 and gain >= cfg.min_gain_z * se
+    head.update(rl_gain=gain, rl_gain_se=se, rl_kept=bool(kept))
+    return weights if kept else start.copy()
 
 
 def _requests(make: Callable[[Episode], Request] | Sequence[Request], episodes: list[Episode],

@@ -9,7 +9,9 @@ Edge kinds (the "edge that brought an item in", see :data:`EDGE_KINDS`):
 - ``complements``: the top ``k_complements`` items by complement score (directed,
   from :mod:`cartgraph.bundles.complements`: co-purchase lift or a learned model);
 - ``similar``: the top ``k_similar`` text neighbours (``SIMILAR_TO``, cosine);
-- ``category``: the ``k_category`` most popular other items of the same leaf category.
+- ``category``: the ``k_category`` most popular other items of the same leaf category;
+- ``lexical``: the top ``k_lexical`` items by TF-IDF cosine of the titles (shared brand
+  and model words, :mod:`cartgraph.bundles.lexical`).
 """
 from __future__ import annotations
 
@@ -22,12 +24,13 @@ import scipy.sparse as sp
 
 from cartgraph.dataset import Dataset
 from cartgraph.errors import ConfigError
+from cartgraph.bundles.lexical import lexical_neighbours, title_tfidf
 from cartgraph.graph.build import similar_edges
 from cartgraph.text.vectors import normalize_rows
 
-__all__ = ["ItemTables", "EDGE_KINDS", "top_rows"]
+__all__ = ["ItemTables", "LexicalIndex", "EDGE_KINDS", "item_titles", "top_rows"]
 
-EDGE_KINDS = ("complements", "similar", "category")
+EDGE_KINDS = ("complements", "similar", "category", "lexical")
 
 
 def top_rows(matrix: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +66,8 @@ class ItemTables:
         price: ``(n,)`` float64 (NaN unknown).  popularity: ``(n,)`` float32 in 0..1
             (``log1p(buyers) / log1p(max buyers)``).
         vectors: ``(n, dim)`` L2-normalised text vectors (float32).
+        lexical: ``(n, vocabulary)`` csr, the titles' L2-normalised TF-IDF rows (their
+            dot product is the ``lexical`` similarity; zero columns when unknown).
     """
 
     item_ids: np.ndarray
@@ -75,6 +80,7 @@ class ItemTables:
     price: np.ndarray
     popularity: np.ndarray
     vectors: np.ndarray
+    lexical: sp.csr_matrix
 
     @property
     def n_items(self) -> int:
@@ -82,14 +88,17 @@ class ItemTables:
 
     @classmethod
     def build(cls, dataset: Dataset, item_vectors: np.ndarray, complements: sp.csr_matrix, *,
-              k_complements: int = 30, k_similar: int = 10, k_category: int = 10) -> "ItemTables":
+              k_complements: int = 30, k_similar: int = 10, k_category: int = 10, k_lexical: int = 10,
+              lexical: "LexicalIndex | None" = None) -> "ItemTables":
         """Flatten ``dataset``'s item graph.
 
         Args:
             dataset: the catalogue and the interactions (popularity).
             item_vectors: ``(n_items, dim)`` text vectors in ``item_vocab`` order.
             complements: ``(n_items, n_items)`` csr complement scores.
-            k_complements, k_similar, k_category: list widths per edge kind.
+            k_complements, k_similar, k_category, k_lexical: list widths per edge kind.
+            lexical: the catalogue's :class:`LexicalIndex` when already computed (it
+                depends on the titles only, so data cuts of one catalogue share it).
         """
         n = dataset.n_items
         vectors = normalize_rows(np.asarray(item_vectors, dtype=np.float32))
@@ -104,11 +113,14 @@ class ItemTables:
         comp = top_rows(complements.tocsr(), k_complements)
         positive = complements.data[complements.data > 0]
         scale = float(np.percentile(positive, 99)) if len(positive) else 1.0
+        titles = item_titles(dataset)
+        lexical = lexical if lexical is not None else LexicalIndex.build(titles, k_lexical)
+        if lexical.matrix.shape[0] != n:
+            raise ConfigError(f"lexical: expected an index of {n} titles, found {lexical.matrix.shape[0]}")
         neighbours = {"complements": comp, "similar": _similar(vectors, k_similar),
-                      "category": _category_lists(leaf, popularity, k_category)}
-        titles = items["title"].fillna(items["item_id"]).astype(str).to_numpy()
+                      "category": _category_lists(leaf, popularity, k_category), "lexical": lexical.neighbours}
         return cls(items["item_id"].astype(str).to_numpy(), titles, neighbours, max(scale, 1e-9), leaf, parent,
-                   names, items["price"].to_numpy(np.float64), popularity, vectors)
+                   names, items["price"].to_numpy(np.float64), popularity, vectors, lexical.matrix)
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: Path) -> None:
@@ -117,6 +129,7 @@ class ItemTables:
         arrays.update({f"nb_{k}_score": v[1] for k, v in self.neighbours.items()})
         np.savez(folder / "tables.npz", leaf=self.leaf, parent=self.parent, price=self.price,
                  popularity=self.popularity, vectors=self.vectors, **arrays)
+        sp.save_npz(folder / "lexical.npz", self.lexical)
         meta = {"item_ids": self.item_ids.tolist(), "titles": self.titles.tolist(),
                 "category_names": self.category_names.tolist(), "comp_scale": self.comp_scale,
                 "edge_kinds": list(self.neighbours)}
@@ -124,12 +137,39 @@ class ItemTables:
 
     @classmethod
     def load(cls, folder: Path) -> "ItemTables":
+        """Read :meth:`save`'s files. Folders written before the ``lexical`` edges existed
+        load with empty lexical lists (the lexical features are then 0)."""
         meta = json.loads((folder / "tables.json").read_text())
+        n = len(meta["item_ids"])
+        lexical = sp.load_npz(folder / "lexical.npz").tocsr() if (folder / "lexical.npz").exists() \
+            else sp.csr_matrix((n, 0), dtype=np.float32)
         with np.load(folder / "tables.npz") as z:
             nb = {k: (z[f"nb_{k}_idx"], z[f"nb_{k}_score"]) for k in meta["edge_kinds"]}
+            empty = (np.full((n, 1), -1, np.int32), np.zeros((n, 1), np.float32))
+            nb = {k: nb.get(k, empty) for k in EDGE_KINDS}
             return cls(np.array(meta["item_ids"], dtype=object), np.array(meta["titles"], dtype=object), nb,
                        float(meta["comp_scale"]), z["leaf"], z["parent"], np.array(meta["category_names"], dtype=object),
-                       z["price"], z["popularity"], z["vectors"])
+                       z["price"], z["popularity"], z["vectors"], lexical)
+
+
+def item_titles(dataset: Dataset) -> np.ndarray:
+    """``(n_items,)`` display titles in item-index order (the item id where a title is missing)."""
+    items = dataset.items.iloc[np.argsort(dataset.item_vocab.indices(dataset.items["item_id"]))]
+    return items["title"].fillna(items["item_id"]).astype(str).to_numpy()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LexicalIndex:
+    """A catalogue's title TF-IDF rows ``matrix`` ``(n, vocabulary)`` and its ``lexical``
+    neighbour lists ``(idx, score)`` ``(n, k)`` (see :mod:`cartgraph.bundles.lexical`)."""
+
+    matrix: sp.csr_matrix
+    neighbours: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def build(cls, titles, k: int) -> "LexicalIndex":
+        matrix = title_tfidf(list(titles))
+        return cls(matrix, lexical_neighbours(matrix, k))
 
 
 def _categories(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 
 from cartgraph.bundles.constraints import Constraints
-from cartgraph.bundles.features import FEATURES, action_features
+from cartgraph.bundles.features import FEATURES, VIA_KINDS, action_features
 from cartgraph.bundles.policy import LinearPolicy
 from cartgraph.bundles.tables import ItemTables
 
@@ -69,8 +69,10 @@ def frontier(req: Request, chosen: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Allowed candidates ``(m,)`` (sorted) and their features ``(m, F)`` in state ``chosen``."""
     t = req.tables
     ch = np.asarray(chosen, dtype=np.int64)
-    ids, kinds, scores = [req.user_top.astype(np.int64)], [np.full(len(req.user_top), 3)], [np.zeros(len(req.user_top))]
-    for k, (idx, sc) in enumerate(t.neighbours.values()):
+    user = VIA_KINDS.index("user")
+    ids, kinds, scores = [req.user_top.astype(np.int64)], [np.full(len(req.user_top), user)], [np.zeros(len(req.user_top))]
+    for kind_name, (idx, sc) in t.neighbours.items():
+        k = VIA_KINDS.index(kind_name)
         if len(ch):
             rows, vals = idx[ch].ravel(), sc[ch].ravel()
             keep = rows >= 0
@@ -84,10 +86,10 @@ def frontier(req: Request, chosen: list[int]) -> tuple[np.ndarray, np.ndarray]:
     ok = req.constraints.allowed(uniq, chosen, t.price, t.leaf)
     comp_max = np.zeros(len(uniq))
     comp_sum = np.zeros(len(uniq))
-    is_comp = kind == 0
+    is_comp = kind == VIA_KINDS.index("complements")
     np.maximum.at(comp_max, inv[is_comp], score[is_comp])
     np.add.at(comp_sum, inv[is_comp], score[is_comp])
-    via = np.zeros((len(uniq), 4), np.float32)
+    via = np.zeros((len(uniq), len(VIA_KINDS)), np.float32)
     via[inv, kind] = 1.0
     uniq, comp_max, comp_sum, via = uniq[ok], comp_max[ok], comp_sum[ok], via[ok]
     comp_anchor = _anchor_complements(t, int(ch[0]), uniq) if len(ch) else None
