@@ -135,14 +135,11 @@ def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoi
                           avoid_substitutes=avoid_substitutes).fit(train, vec, seed=seed, complements=complements)
         fit_s.append(time.perf_counter() - start)
         h0 = b.history_[0]
-        starts.append({"start": h0["start"], "start_valid_recall": h0["start_valid_recall"],
-                       "complement_bonus": h0["complement_bonus"], "bonus_valid": h0.get("bonus_valid"),
-                       "kept_epoch": h0["kept_epoch"], "kept_valid_recall": h0["kept_valid_recall"],
-                       "valid": {k: h0[k] for k in h0 if k.startswith("valid_")},
-                       "kept_valid": {k: v for k, v in b.history_[h0["kept_epoch"]].items() if k.startswith("valid_")},
-                       "rl_kept": h0.get("rl_kept"), "rl_gain": h0.get("rl_gain"), "rl_gain_se": h0.get("rl_gain_se")})
+        starts.append(start_row(h0) | {
+            "bonus_valid": h0.get("bonus_valid"), "valid": {k: h0[k] for k in h0 if k.startswith("valid_")},
+            "kept_valid": {k: v for k, v in b.history_[h0["kept_epoch"]].items() if k.startswith("valid_")}})
         print(f"{name} seed {seed}: {starts[-1]}", file=sys.stderr, flush=True)
-        at_start = start_policy(h0["start"], b.weights)
+        at_start = LinearPolicy.from_dict(h0["start_weights"])
         own = {"walk_rl": lambda req, b=b: decode(req, b.policy_)[0],
                "walk_start": lambda req, p=at_start: decode(req, p)[0]}
         res = evaluate_bundles(b, cases, pairs, methods=own | ({} if baselines is not None else BASELINES))
@@ -161,10 +158,11 @@ def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoi
             "walk_rl_weights": weights, "fit_seconds": fit_s, "rl_starts": starts}
 
 
-def start_policy(start: str, init: dict[str, float]) -> LinearPolicy:
-    """The walk at RL's chosen starting point, before any RL step (what the RL steps add is
-    the difference to ``walk_rl``)."""
-    return LinearPolicy.from_dict(init if start == "init" else STARTS[start])
+def start_row(h0: dict) -> dict:
+    """What RL started from and what it kept, from the curve's first row."""
+    keys = ("start", "start_valid_recall", "complement_bonus", "fit", "kept_epoch", "kept_valid_recall",
+            "rl_kept", "rl_gain", "rl_gain_se")
+    return {k: h0.get(k) for k in keys} | {"start_weights": {k: round(v, 3) for k, v in h0["start_weights"].items()}}
 
 
 def steam(split_seed: int, max_size: int, seeds: list[int], rl: RLConfig, curve_dir: Path, avoid: bool) -> dict:
@@ -208,10 +206,7 @@ def steam(split_seed: int, max_size: int, seeds: list[int], rl: RLConfig, curve_
         per_seed.append(got)
         weights.append({k: round(v, 3) for k, v in r.weights_.items()})
         h0 = r.history_[0]
-        starts.append({"start": h0["start"], "start_valid_recall": h0["start_valid_recall"],
-                       "complement_bonus": h0["complement_bonus"], "kept_epoch": h0["kept_epoch"],
-                       "kept_valid_recall": h0["kept_valid_recall"], "rl_kept": h0.get("rl_kept"),
-                       "rl_gain": h0.get("rl_gain"), "rl_gain_se": h0.get("rl_gain_se")})
+        starts.append(start_row(h0))
         print(f"steam seed {seed}: {starts[-1]} {got}", file=sys.stderr, flush=True)
     keys = [k for k in per_seed[0] if k != "n"]
     return {"cases": len(cases), "held_out_bundles": len(held), "methods": res,
@@ -252,6 +247,8 @@ def main() -> None:
                     help="BundleRec walk's complement evidence: co-purchase lift, or a ComplementModel fitted "
                          "on each data cut (text-aware: it also scores items nobody bought yet)")
     ap.add_argument("--complement-epochs", type=int, default=20, help="epochs of --complements learned")
+    ap.add_argument("--fit-l2", type=float, default=None, help="ridge of the fitted RL start toward the best fixed start")
+    ap.add_argument("--no-fit-start", action="store_true", help="no fitted RL start (RLConfig.fit_start=False)")
     args = ap.parse_args()
     only, seeds = args.only.split(","), [int(s) for s in args.seeds.split(",")]
     curve_dir = Path(args.curves)
@@ -268,6 +265,10 @@ def main() -> None:
         rl = dataclasses.replace(rl, lr=args.lr)
     if args.min_gain_z is not None:
         rl = dataclasses.replace(rl, min_gain_z=args.min_gain_z)
+    if args.fit_l2 is not None:
+        rl = dataclasses.replace(rl, fit_l2=args.fit_l2)
+    if args.no_fit_start:
+        rl = dataclasses.replace(rl, fit_start=False)
     if args.substitute_penalty is not None:
         rl = dataclasses.replace(rl, substitute_penalty=args.substitute_penalty)
     avoid = args.substitutes == "mask"

@@ -109,9 +109,10 @@ def test_lexical_index_persists_and_old_folders_still_load(planted, tmp_path):
     assert BASELINES["lexical_knn"](req) == BASELINES["text_knn"](req)   # no index: falls back to text
 
 
-def test_rl_can_learn_the_lexical_weight(planted):
-    """Training bundles that pair each anchor with its title's model-code mate and nothing
-    in the text vectors to find it: RL must raise ``anchor_lexical`` and find the mate."""
+@pytest.fixture(scope="module")
+def code_pairs():
+    """Training bundles that pair each item with its title's model-code mate, and text
+    vectors that know nothing of it: ``(dataset, vectors, n)``."""
     rng = np.random.default_rng(3)
     n = 60
     ds = cartgraph.load("synthetic", "", n_users=80, n_items=n, seed=3)
@@ -131,11 +132,16 @@ def test_rl_can_learn_the_lexical_weight(planted):
         for r in range(3):
             ub.append({"user_id": ds.user_vocab.external((3 * j + r) % ds.n_users), "bundle_id": bid,
                        "ts": base + np.timedelta64(j * 3 + r, "h")})
-    ds = ds.replace(bundles=pd.DataFrame(bundles), user_bundles=pd.DataFrame(ub))
+    return ds.replace(bundles=pd.DataFrame(bundles), user_bundles=pd.DataFrame(ub)), vec, n
+
+
+def test_rl_can_learn_the_lexical_weight(code_pairs):
+    """REINFORCE alone (no fitted start) must raise ``anchor_lexical`` and find the mate."""
+    ds, vec, n = code_pairs
     start = {"anchor_similarity": 1.0}
     b = BundleBuilder(size=2, weights=start, rl=RLConfig(epochs=15, patience=15, max_episodes=200, max_size=2, starts=(),
                                                          sources="bundles", lr=0.2, graph_fraction=0.2,
-                                                         valid_fraction=0.5)).fit(ds, vec, seed=0)
+                                                         valid_fraction=0.5, fit_start=False)).fit(ds, vec, seed=0)
     assert b.history_[0]["valid_recall"] == 0.0          # the text start never finds the mate
     assert min(b.weights_[f] for f in ("anchor_lexical", "lexical", "via_lexical")) > 0.2
     hits = sum(b.build(None, anchor=ds.item_vocab.external(k), size=2)[0].indices[1] == k + 1 for k in range(0, n, 2))

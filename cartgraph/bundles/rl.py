@@ -25,8 +25,11 @@ it is (the winner's curse), and on BundleRec electronic such kept policies lost 
 start on the test in every run before this guard.
 
 Starting points: besides the caller's weights, :data:`~cartgraph.bundles.policy.STARTS`
-(the baselines written as walk weights: text kNN of the anchor, co-purchase lift, top-k
-relevance) are scored on the validation episodes and RL starts from the best of them.
+(the baselines written as walk weights: text and lexical kNN of the anchor, co-purchase
+lift, top-k relevance) and, with ``fit_start``, the ``"fitted"`` weights
+(:mod:`~cartgraph.bundles.imitation`: the exact, low-variance one-step problem solved from the
+best of them on the training episodes) are scored on the validation episodes and RL starts
+from the best.
 As epoch 0 is a candidate too, the kept policy is never worse on validation than the
 best starting point.
 """
@@ -41,6 +44,7 @@ import scipy.sparse as sp
 
 from cartgraph.bundles.episodes import Episode
 from cartgraph.bundles.features import FEATURES
+from cartgraph.bundles.imitation import fit_hit_policy
 from cartgraph.bundles.policy import STARTS, LinearPolicy
 from cartgraph.bundles.walk import Request, Step, decode
 from cartgraph.errors import ConfigError
@@ -97,6 +101,11 @@ class RLConfig:
             start's by at least this many standard errors of the paired per-episode
             difference; otherwise the start is served (recorded as ``rl_kept`` in the curve).
             0 keeps any improvement (no guard).
+        fit_start: add the ``"fitted"`` start: the weights that maximise the log probability
+            of picking a real item on the training episodes' walk states
+            (:func:`~cartgraph.bundles.imitation.fit_hit_policy`, from the best fixed start's
+            states), scored on validation like the others.
+        fit_l2: its ridge.
     """
 
     epochs: int = 15
@@ -122,6 +131,8 @@ class RLConfig:
     prox: float = 0.0
     keep_norm: bool = False
     min_gain_z: float = 2.0
+    fit_start: bool = True
+    fit_l2: float = 1e-3
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "starts", tuple(self.starts))
@@ -137,6 +148,8 @@ class RLConfig:
                 or self.select_on not in ("guarded", "recall", "reward")):
             raise ConfigError(f"RLConfig: episodes must be 'auto', 'time', 'bundles', 'last' or 'users' and select_on "
                               f"'guarded', 'recall' or 'reward', got {self.episodes!r}, {self.select_on!r}")
+        if not self.fit_l2 > 0:
+            raise ConfigError(f"RLConfig.fit_l2 must be > 0, got {self.fit_l2!r}")
         if not self.prox >= 0 or not self.min_gain_z >= 0:
             raise ConfigError(f"RLConfig.prox and min_gain_z must be >= 0, got {self.prox!r}, {self.min_gain_z!r}")
         if self.epochs < 1 or self.rollouts < 2 or self.batch < 1 or self.max_size < 2:
@@ -272,6 +285,12 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
     by_recall = _selector(dataclasses.replace(cfg, select_on="recall"), {})
     first = _selector(cfg, {}) if cfg.select_on == "reward" else by_recall
     start = max(scored, key=lambda n: first(scored[n]))  # first of equals: the caller's weights win ties
+    fit_info = {}
+    if cfg.fit_start:
+        fitted, fit_info = fit_hit_policy(tr_req, train, LinearPolicy(candidates[start]), cfg.fit_l2)
+        candidates["fitted"] = fitted.weights
+        scored["fitted"] = _greedy_eval(fitted, va_req, valid, cfg, vpairs)
+        start = max(scored, key=lambda n: first(scored[n]))
     key = _selector(cfg, scored[start])
     runs = []
     for bonus in cfg.complement_bonuses or (cfg.complement_bonus,):
@@ -279,8 +298,10 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
         weights, best_key, history = _reinforce(candidates[start], tr_req, va_req, train, valid, run_cfg, key, seed,
                                                 progress, tr_pairs, vpairs)
         kept = max(history, key=lambda h: (key(_as_result(h)), -h["epoch"]))
-        history[0].update(kept_epoch=kept["epoch"], kept_valid_recall=kept["valid_recall"],start=start, start_valid_recall={n: r["recall"] for n, r in scored.items()},
-                          complement_bonus=bonus)
+        history[0].update(kept_epoch=kept["epoch"], kept_valid_recall=kept["valid_recall"], start=start,
+                          start_valid_recall={n: r["recall"] for n, r in scored.items()},
+                          complement_bonus=bonus, fit=fit_info,
+                          start_weights=LinearPolicy(candidates[start]).as_dict())
         runs.append((best_key, weights, history))
     best_key, weights, history = max(runs, key=lambda r: r[0])  # first of equals: the first bonus
     if len(runs) > 1:

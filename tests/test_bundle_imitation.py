@@ -1,0 +1,80 @@
+"""The fitted RL start: weights that maximise the log probability of picking a real item."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cartgraph
+from cartgraph.bundles import FEATURES, BundleBuilder, Constraints, RLConfig
+from cartgraph.bundles.episodes import Episode
+from cartgraph.bundles.imitation import HitStates, _objective, fit_hit_policy, hit_states
+
+from tests.test_bundle_lexical import code_pairs  # noqa: F401  (the fixture)
+
+
+def _states(seed: int = 0) -> HitStates:
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(2, 7, size=30)
+    feats = rng.normal(size=(int(sizes.sum()), len(FEATURES)))
+    hit = np.zeros(len(feats), bool)
+    start = np.concatenate([[0], np.cumsum(sizes)])
+    for lo, hi in zip(start[:-1], start[1:]):
+        hit[rng.integers(lo, hi)] = True
+    return HitStates(feats, hit, start)
+
+
+def test_objective_gradient_matches_finite_differences():
+    st, w = _states(), np.random.default_rng(1).normal(size=len(FEATURES))
+    prior = np.linspace(-1, 1, len(FEATURES))
+    loss, grad = _objective(w, st, 0.01, prior)
+    eps = 1e-6
+    num = np.array([(_objective(w + eps * e, st, 0.01, prior)[0] - _objective(w - eps * e, st, 0.01, prior)[0])
+                    / (2 * eps) for e in np.eye(len(FEATURES))])
+    assert np.allclose(grad, num, atol=1e-6)
+    # one candidate per state, all hits: probability 1, the loss is the ridge term alone
+    one = HitStates(st.feats[:5], np.ones(5, bool), np.arange(6))
+    assert _objective(w, one, 0.01)[0] == pytest.approx(0.005 * w @ w)
+    assert _objective(w, one, 0.01, prior=w)[0] == pytest.approx(0.0)   # the ridge is centred on the prior
+
+
+def test_objective_is_stable_for_large_scores():
+    st = _states()
+    loss, grad = _objective(np.full(len(FEATURES), 200.0), st, 1e-3)
+    assert np.isfinite(loss) and np.isfinite(grad).all()
+
+
+def test_fit_learns_the_lexical_mate(code_pairs):  # noqa: F811
+    """Known answer: each anchor's bundle mate shares its title's model code and nothing in
+    the text vectors finds it; the fit must move weight to the lexical features and the
+    greedy walk must then pick the mate."""
+    ds, vec, n = code_pairs
+    b = BundleBuilder(size=2, weights={"anchor_similarity": 1.0},
+                      rl=RLConfig(epochs=1, patience=1, max_episodes=200, max_size=2, starts=(), sources="bundles",
+                                  graph_fraction=0.2, valid_fraction=0.5, min_gain_z=0.0)).fit(ds, vec, seed=0)
+    h0 = b.history_[0]
+    assert h0["start"] == "fitted" and h0["start_valid_recall"]["init"] == 0.0
+    assert h0["start_valid_recall"]["fitted"] >= 0.8 and h0["fit"]["states"] > 0
+    w = h0["start_weights"]
+    assert max(w["anchor_lexical"], w["lexical"]) > abs(w["anchor_similarity"])
+    hits = sum(b.build(None, anchor=ds.item_vocab.external(k), size=2)[0].indices[1] == k + 1 for k in range(0, n, 2))
+    assert hits >= 0.8 * (n // 2)
+
+
+def test_fit_is_deterministic_and_states_skip_unreachable_targets():
+    ds = cartgraph.load("synthetic", "", n_users=60, n_items=50, seed=4)
+    vec = np.random.default_rng(0).normal(size=(ds.n_items, 8)).astype(np.float32)
+    b = BundleBuilder(size=3, rl=None).fit(ds, vec)
+    eps = [Episode(None, (k,), frozenset({(k + 1) % ds.n_items, (k + 7) % ds.n_items}), 3) for k in range(20)]
+    reqs = [b.request(None, e.anchors, Constraints(size=3)) for e in eps]
+    st = hit_states(reqs, eps, b.policy_)
+    assert st.n_states <= 2 * len(eps) and len(st.start) == st.n_states + 1
+    assert all(st.hit[lo:hi].any() for lo, hi in zip(st.start[:-1], st.start[1:]))   # each state has a hit
+    p1, info1 = fit_hit_policy(reqs, eps, b.policy_)
+    p2, info2 = fit_hit_policy(reqs, eps, b.policy_)
+    assert np.array_equal(p1.weights, p2.weights) and info1 == info2
+    with pytest.raises(ValueError, match="rounds"):
+        fit_hit_policy(reqs, eps, b.policy_, rounds=0)
+    # no reachable real item anywhere: the start comes back unchanged
+    none = [Episode(None, e.anchors, frozenset(), 3) for e in eps]
+    same, info = fit_hit_policy(reqs, none, b.policy_)
+    assert np.array_equal(same.weights, b.policy_.weights) and info["states"] == 0
