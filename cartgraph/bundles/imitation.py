@@ -8,7 +8,8 @@ walk state ``s`` with frontier ``A(s)`` and the episode's not-yet-chosen real it
 
     π_w(P | s) = Σ_{a ∈ P(s)} exp(w·φ(a)) / Σ_{a ∈ A(s)} exp(w·φ(a)),
 
-and its log is concave in ``w`` (a log-sum-exp difference of linear functions). This module
+a smooth function of ``w`` whose log is concave where one real item is in reach (with several
+it is the log-likelihood of a latent choice: a difference of two convex log-sum-exps). This module
 maximises ``mean_s log π_w(P | s) − l2/2 · ‖w − w₀‖²`` (``w₀``: the starting weights, so a
 large ``l2`` keeps the start and a small one trusts the data) with L-BFGS over the states the greedy
 walk visits on the training episodes (states where no real item is reachable carry no
@@ -18,7 +19,8 @@ weights, each further round adds the states of the weights just fitted.
 
 The result is one more candidate start of :func:`~cartgraph.bundles.rl.train_policy`:
 scored on validation like the baselines, tuned further by REINFORCE, and kept only under
-the same guard. The objective is concave, so the fit is deterministic.
+the same guard. L-BFGS starts at the given weights and takes no random step, so the fit is
+deterministic.
 """
 from __future__ import annotations
 
