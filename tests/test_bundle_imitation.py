@@ -72,6 +72,13 @@ def test_fit_is_deterministic_and_states_skip_unreachable_targets():
     p1, info1 = fit_hit_policy(reqs, eps, b.policy_)
     p2, info2 = fit_hit_policy(reqs, eps, b.policy_)
     assert np.array_equal(p1.weights, p2.weights) and info1 == info2
+    frozen, _ = fit_hit_policy(reqs, eps, b.policy_, frozen=("popularity", "relevance"))
+    pop, rel = FEATURES.index("popularity"), FEATURES.index("relevance")
+    assert frozen.weights[[pop, rel]] == pytest.approx(b.policy_.weights[[pop, rel]])
+    assert not np.allclose(frozen.weights, b.policy_.weights)
+    normed, _ = fit_hit_policy(reqs, eps, b.policy_, keep_norm=True)
+    assert np.linalg.norm(normed.weights) == pytest.approx(np.linalg.norm(b.policy_.weights))
+    assert normed.weights / np.linalg.norm(normed.weights) == pytest.approx(p1.weights / np.linalg.norm(p1.weights))
     with pytest.raises(ValueError, match="rounds"):
         fit_hit_policy(reqs, eps, b.policy_, rounds=0)
     # no reachable real item anywhere: the start comes back unchanged

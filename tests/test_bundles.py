@@ -110,12 +110,13 @@ def test_beam_gives_distinct_bundles_best_first(hand):
 
 def test_rl_learns_planted_complements_from_a_bad_start(shop):
     """Known answer: starting from weights that ignore complements and chase popularity,
-    REINFORCE on the shop's baskets must learn to trust complement evidence."""
+    REINFORCE on the shop's baskets must learn to trust complement evidence (no fitted start:
+    the steps alone must learn it)."""
     ds, vec = shop
     bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0, "complement_mean": -1.0}
     start = time.perf_counter()
     b = BundleBuilder(size=4, weights=bad, rl=RLConfig(epochs=6, max_episodes=300, lr=0.1, patience=6,
-                                                       max_size=4, starts=())).fit(ds, vec, seed=0)
+                                                       max_size=4, starts=(), fit_start=False)).fit(ds, vec, seed=0)
     assert time.perf_counter() - start < 30
     w = b.weights_
     assert w["complement"] + w["complement_mean"] > 0 > bad["complement"] + bad["complement_mean"]
@@ -235,7 +236,7 @@ def test_rl_starts_from_the_best_baseline_point_on_validation(shop):
     bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0, "complement_mean": -1.0}
     b = BundleBuilder(size=4, weights=bad, rl=RLConfig(epochs=1, max_episodes=120, max_size=4)).fit(ds, vec, seed=0)
     h0 = b.history_[0]
-    assert h0["start"] != "init" and set(h0["start_valid_recall"]) == {"init", *STARTS}
+    assert h0["start"] != "init" and set(h0["start_valid_recall"]) == {"init", *STARTS, "fitted"}
     assert h0["valid_recall"] == max(h0["start_valid_recall"].values()) > h0["start_valid_recall"]["init"]
     kept = b.history_[h0["kept_epoch"]]   # guarded: no lower complement precision, no more substitutes
     assert kept["valid_recall"] >= h0["valid_recall"]
@@ -316,7 +317,8 @@ def test_keep_norm_and_prox_shape_the_rl_step(shop):
     sampling); ``prox`` with ``lr · prox = 1`` pulls every step fully back to the start."""
     ds, vec = shop
     bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0, "complement_mean": -1.0}
-    base = dict(epochs=3, max_episodes=200, lr=0.1, patience=3, max_size=4, starts=(), select_on="reward")
+    base = dict(epochs=3, max_episodes=200, lr=0.1, patience=3, max_size=4, starts=(), select_on="reward",
+                fit_start=False)
     kept = BundleBuilder(size=4, weights=bad, rl=RLConfig(keep_norm=True, **base)).fit(ds, vec, seed=0)
     w = np.array([kept.weights_[f] for f in FEATURES])
     assert np.linalg.norm(w) == pytest.approx(np.linalg.norm([bad[f] for f in FEATURES]), rel=1e-9)

@@ -96,7 +96,8 @@ def _objective(w: np.ndarray, st: HitStates, l2: float, prior: np.ndarray | None
 
 
 def fit_hit_policy(requests: Sequence[Request], episodes: Sequence[Episode], init: LinearPolicy,
-                   l2: float = 1e-3, rounds: int = 2) -> tuple[LinearPolicy, dict[str, float]]:
+                   l2: float = 1e-3, rounds: int = 2, frozen: Sequence[str] = (),
+                   keep_norm: bool = False) -> tuple[LinearPolicy, dict[str, float]]:
     """Weights ``(F,)`` maximising the mean log probability of picking a real item (module doc).
 
     Args:
@@ -104,6 +105,8 @@ def fit_hit_policy(requests: Sequence[Request], episodes: Sequence[Episode], ini
         init: the weights whose greedy walk gives the first round's states, and the ridge's centre.
         l2: ridge toward ``init`` (features are about 0..1 and the starts' weights 5).
         rounds: state-collection rounds (≥ 1); each adds the last fit's greedy states.
+        frozen: features whose weights stay at ``init``'s.
+        keep_norm: rescale the result to ``init``'s norm (the greedy walk is the same).
 
     Returns:
         the fitted policy (``init``'s temperature) and ``{"states", "log_hit_prob"}`` of the
@@ -117,8 +120,12 @@ def fit_hit_policy(requests: Sequence[Request], episodes: Sequence[Episode], ini
         states = new if states is None else states + new
         if not states.n_states:
             return init, info
+        bounds = [(w, w) if f in frozen else (None, None) for f, w in zip(FEATURES, init.weights)]
         res = minimize(_objective, init.weights, args=(states, l2, init.weights), jac=True, method="L-BFGS-B",
-                       options={"maxiter": 500})
-        policy = LinearPolicy(res.x, init.temperature)
-        info = {"states": float(states.n_states), "log_hit_prob": -_objective(res.x, states, 0.0)[0]}
+                       bounds=bounds, options={"maxiter": 500})
+        x = res.x.copy()
+        if keep_norm and np.linalg.norm(x) > 0:
+            x *= np.linalg.norm(init.weights) / np.linalg.norm(x)
+        policy = LinearPolicy(x, init.temperature)
+        info = {"states": float(states.n_states), "log_hit_prob": -_objective(x, states, 0.0)[0]}
     return policy, info

@@ -14,7 +14,7 @@ import numpy as np
 from cartgraph.bundles.features import FEATURES
 from cartgraph.errors import ConfigError
 
-__all__ = ["LinearPolicy", "HAND_WEIGHTS", "STARTS"]
+__all__ = ["LinearPolicy", "HAND_WEIGHTS", "STARTS", "softmax"]
 
 HAND_WEIGHTS = {"relevance": 1.0, "complement": 1.0, "complement_mean": 0.5, "similarity": -0.5,
                 "anchor_similarity": 0.5, "user_similarity": 0.5,
@@ -40,6 +40,13 @@ to popular items); ``relevance`` is top-k by relevance (the user's top list is i
 frontier). They coincide with the baselines when the walk does not mask substitutes.
 Scaled ×5 so that sampling at the RL temperature still prefers the baseline's choice.
 """
+
+
+def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """``(m,)`` probabilities ``∝ exp(scores / temperature)`` (shifted by the max: no overflow)."""
+    z = np.asarray(scores, dtype=np.float64) / temperature
+    e = np.exp(z - z.max())
+    return e / e.sum()
 
 
 @dataclasses.dataclass
@@ -73,9 +80,7 @@ class LinearPolicy:
 
     def probs(self, feats: np.ndarray) -> np.ndarray:
         """``(m,)`` softmax probabilities at the policy's temperature."""
-        s = self.scores(feats) / self.temperature
-        e = np.exp(s - s.max())
-        return e / e.sum()
+        return softmax(self.scores(feats), self.temperature)
 
     def grad_log_prob(self, feats: np.ndarray, action: int, probs: np.ndarray | None = None) -> np.ndarray:
         """``∇_w log π(action)`` ``(F,)`` for features ``(m, F)``."""

@@ -86,7 +86,7 @@ class RLConfig:
         complement_bonuses: when given, one RL run per ``complement_bonus`` value (same seed,
             same start) and the run best on validation (``select_on``) is kept: the reward's
             weights chosen per dataset.
-        frozen: features whose weights RL leaves at their starting value (e.g. ``("popularity",)``
+        frozen: features whose weights RL (and the fitted start) leave at their starting value (e.g. ``("popularity",)``
             when the catalogue's popularity drifts between the training period and serving).
         prox: decoupled pull of the weights back toward the run's starting weights, per Adam
             step (``w -= lr · prox · (w - w_start)``, as AdamW's decay but toward the start):
@@ -287,7 +287,8 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
     start = max(scored, key=lambda n: first(scored[n]))  # first of equals: the caller's weights win ties
     fit_info = {}
     if cfg.fit_start:
-        fitted, fit_info = fit_hit_policy(tr_req, train, LinearPolicy(candidates[start]), cfg.fit_l2)
+        fitted, fit_info = fit_hit_policy(tr_req, train, LinearPolicy(candidates[start]), cfg.fit_l2,
+                                          frozen=cfg.frozen, keep_norm=cfg.keep_norm)
         candidates["fitted"] = fitted.weights
         scored["fitted"] = _greedy_eval(fitted, va_req, valid, cfg, vpairs)
         start = max(scored, key=lambda n: first(scored[n]))

@@ -19,7 +19,7 @@ import numpy as np
 
 from cartgraph.bundles.constraints import Constraints
 from cartgraph.bundles.features import FEATURES, VIA_KINDS, action_features
-from cartgraph.bundles.policy import LinearPolicy
+from cartgraph.bundles.policy import LinearPolicy, softmax
 from cartgraph.bundles.tables import ItemTables
 
 __all__ = ["Request", "Step", "frontier", "decode", "beam_decode", "opening_scores"]
@@ -151,9 +151,7 @@ def decode(req: Request, policy: LinearPolicy, rng: np.random.Generator | None =
         if rng is None:
             action = int(np.argmax(_scores(policy, feats, opening)))
         elif opening:
-            z = opening_scores(feats) / policy.temperature
-            p = np.exp(z - z.max())
-            action = int(rng.choice(len(cands), p=p / p.sum()))
+            action = int(rng.choice(len(cands), p=softmax(opening_scores(feats), policy.temperature)))
         else:
             action = int(rng.choice(len(cands), p=policy.probs(feats)))
         steps.append(Step(cands, feats, action, opening))
