@@ -124,7 +124,7 @@ def ranker_complements(vec):
 def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoid_substitutes, complements=None):
     """Baselines once, the RL walk per seed; returns the report of one dataset. ``complements``:
     the walk's complement source (default: co-purchase lift); the baselines always read lift."""
-    per_seed, weights, fit_s, starts, start_rows = [], [], [], [], []
+    per_seed, weights, fit_s, starts, start_rows, fitted_rows = [], [], [], [], [], []
     baselines = None
     if complements is not None:
         plain = BundleBuilder(size=size, rl=None, avoid_substitutes=avoid_substitutes).fit(train, vec)
@@ -141,12 +141,14 @@ def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoi
         print(f"{name} seed {seed}: {starts[-1]}", file=sys.stderr, flush=True)
         at_start = LinearPolicy.from_dict(h0["start_weights"])
         own = {"walk_rl": lambda req, b=b: decode(req, b.policy_)[0],
-               "walk_start": lambda req, p=at_start: decode(req, p)[0]}
+               "walk_start": lambda req, p=at_start: decode(req, p)[0]} | fitted_method(h0)
         res = evaluate_bundles(b, cases, pairs, methods=own | ({} if baselines is not None else BASELINES))
         if baselines is None:
             baselines = {k: v for k, v in res.items() if k not in own}
         per_seed.append(res["walk_rl"])
         start_rows.append(res["walk_start"])
+        if "walk_fitted" in res:
+            fitted_rows.append(res["walk_fitted"])
         weights.append({k: round(v, 3) for k, v in b.weights_.items()})
         print(f"{name} seed {seed}: walk_rl {res['walk_rl']}", file=sys.stderr, flush=True)
     keys = [k for k in per_seed[0] if k != "n"]
@@ -155,14 +157,25 @@ def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoi
     return {"cases": len(cases), "walk_rl_mean": rl_mean, "walk_rl_std": rl_std, "baselines": baselines,
             "walk_start_mean": {k: float(np.mean([r[k] for r in start_rows])) for k in keys},
             "walk_start_std": {k: float(np.std([r[k] for r in start_rows])) for k in keys},
+            "walk_fitted_per_seed": fitted_rows,
             "walk_rl_weights": weights, "fit_seconds": fit_s, "rl_starts": starts}
+
+
+def fitted_method(h0: dict) -> dict:
+    """The fitted start's walk as a diagnostic test row (``walk_fitted``), served or not: what
+    the guard on the fitted start let through or held back."""
+    w = (h0.get("fit") or {}).get("weights")
+    return {} if w is None else {"walk_fitted": lambda req, p=LinearPolicy.from_dict(w): decode(req, p)[0]}
 
 
 def start_row(h0: dict) -> dict:
     """What RL started from and what it kept, from the curve's first row."""
     keys = ("start", "start_valid_recall", "complement_bonus", "fit", "kept_epoch", "kept_valid_recall",
             "rl_kept", "rl_gain", "rl_gain_se")
-    return {k: h0.get(k) for k in keys} | {"start_weights": {k: round(v, 3) for k, v in h0["start_weights"].items()}}
+    row = {k: h0.get(k) for k in keys} | {"start_weights": {k: round(v, 3) for k, v in h0["start_weights"].items()}}
+    if row["fit"] and "weights" in row["fit"]:
+        row["fit"] = row["fit"] | {"weights": {k: round(v, 3) for k, v in row["fit"]["weights"].items()}}
+    return row
 
 
 def steam(split_seed: int, max_size: int, seeds: list[int], rl: RLConfig, curve_dir: Path, avoid: bool) -> dict:
@@ -196,23 +209,26 @@ def steam(split_seed: int, max_size: int, seeds: list[int], rl: RLConfig, curve_
     res = evaluate_bundles(b, cases, pm, methods=BASELINES)
     for name, fn in BASELINES.items():
         res[name].update(budget_fit(b, fn))
-    per_seed, weights, starts = [], [], []
+    per_seed, weights, starts, fitted_rows = [], [], [], []
     for seed in seeds:  # RL: episodes = a seeded share of the training bundles under their own price
         r = BundleBuilder(size=max_size, rl=rl, curve_path=curve_dir / f"steam_seed{seed}.png",
                           avoid_substitutes=avoid).fit(train, vec, seed=seed)
-        walk = {"walk_rl": lambda req, r=r: decode(req, r.policy_)[0]}
-        got = evaluate_bundles(r, cases, pm, methods=walk)["walk_rl"]
+        h0 = r.history_[0]
+        walk = {"walk_rl": lambda req, r=r: decode(req, r.policy_)[0]} | fitted_method(h0)
+        both = evaluate_bundles(r, cases, pm, methods=walk)
+        got = both["walk_rl"]
         got.update(budget_fit(r, walk["walk_rl"]))
         per_seed.append(got)
+        if "walk_fitted" in both:
+            fitted_rows.append(both["walk_fitted"])
         weights.append({k: round(v, 3) for k, v in r.weights_.items()})
-        h0 = r.history_[0]
         starts.append(start_row(h0))
         print(f"steam seed {seed}: {starts[-1]} {got}", file=sys.stderr, flush=True)
     keys = [k for k in per_seed[0] if k != "n"]
     return {"cases": len(cases), "held_out_bundles": len(held), "methods": res,
             "walk_rl_mean": {k: float(np.mean([r[k] for r in per_seed])) for k in keys},
             "walk_rl_std": {k: float(np.std([r[k] for r in per_seed])) for k in keys},
-            "walk_rl_weights": weights, "rl_starts": starts,
+            "walk_rl_weights": weights, "rl_starts": starts, "walk_fitted_per_seed": fitted_rows,
             "note": "no users or times: RL episodes are a seeded 40% of the training bundles (bundle_split)"}
 
 
@@ -248,6 +264,8 @@ def main() -> None:
                          "on each data cut (text-aware: it also scores items nobody bought yet)")
     ap.add_argument("--complement-epochs", type=int, default=20, help="epochs of --complements learned")
     ap.add_argument("--fit-l2", type=float, default=None, help="ridge of the fitted RL start toward the best fixed start")
+    ap.add_argument("--fit-min-gain-z", type=float, default=None,
+                    help="the fitted start replaces the best fixed start only with a validation gain of this many paired SEs")
     ap.add_argument("--no-fit-start", action="store_true", help="no fitted RL start (RLConfig.fit_start=False)")
     args = ap.parse_args()
     only, seeds = args.only.split(","), [int(s) for s in args.seeds.split(",")]
@@ -265,6 +283,8 @@ def main() -> None:
         rl = dataclasses.replace(rl, lr=args.lr)
     if args.min_gain_z is not None:
         rl = dataclasses.replace(rl, min_gain_z=args.min_gain_z)
+    if args.fit_min_gain_z is not None:
+        rl = dataclasses.replace(rl, fit_min_gain_z=args.fit_min_gain_z)
     if args.fit_l2 is not None:
         rl = dataclasses.replace(rl, fit_l2=args.fit_l2)
     if args.no_fit_start:

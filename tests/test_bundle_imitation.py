@@ -1,6 +1,8 @@
 """The fitted RL start: weights that maximise the log probability of picking a real item."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -85,3 +87,25 @@ def test_fit_is_deterministic_and_states_skip_unreachable_targets():
     none = [Episode(None, e.anchors, frozenset(), 3) for e in eps]
     same, info = fit_hit_policy(reqs, none, b.policy_)
     assert np.array_equal(same.weights, b.policy_.weights) and info["states"] == 0
+
+
+def test_fitted_start_needs_a_clear_validation_gain(code_pairs):  # noqa: F811
+    """``fit_min_gain_z``: the fitted start displaces the fixed start only with a clear paired
+    validation gain; below the bar it is scored and recorded but not used."""
+    ds, vec, _ = code_pairs
+    init = {"anchor_similarity": 1.0, "anchor_lexical": 0.3}   # finds a few mates: the gain has a spread
+    cfg = RLConfig(epochs=1, patience=1, max_episodes=200, max_size=2, starts=(), sources="bundles",
+                   graph_fraction=0.2, valid_fraction=0.5)
+    easy = BundleBuilder(size=2, weights=init, rl=cfg).fit(ds, vec, seed=0).history_[0]
+    fit = easy["fit"]
+    assert easy["start"] == "fitted" and fit["kept"] is True and fit["gain"] > 0.5
+    z = fit["gain"] / fit["gain_se"]
+    assert z > 2.0
+    clear = BundleBuilder(size=2, weights=init, rl=dataclasses.replace(cfg, fit_min_gain_z=0.5 * z)).fit(ds, vec, seed=0)
+    assert clear.history_[0]["start"] == "fitted"
+    strict = BundleBuilder(size=2, weights=init, rl=dataclasses.replace(cfg, fit_min_gain_z=1.5 * z)).fit(ds, vec, seed=0)
+    h0 = strict.history_[0]
+    assert h0["start"] == "init" and h0["fit"]["kept"] is False
+    assert h0["fit"]["gain"] == pytest.approx(fit["gain"]) and h0["fit"]["weights"] == fit["weights"]
+    assert easy["start_weights"] == fit["weights"] and h0["start_weights"] == pytest.approx(
+        {f: init.get(f, 0.0) for f in FEATURES})
