@@ -290,7 +290,8 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
     tr_pairs = _per_episode(pairs, len(train), "pairs")
     vpairs = _per_episode(pairs if valid_pairs is None else valid_pairs, len(valid), "valid_pairs")
     candidates = {"init": init.weights} | {n: LinearPolicy.from_dict(STARTS[n]).weights for n in cfg.starts}
-    scored = {n: _greedy_eval(LinearPolicy(w), va_req, valid, cfg, vpairs) for n, w in candidates.items()}
+    scored = {n: _greedy_eval(LinearPolicy(w), va_req, valid, cfg, vpairs, per_episode=True)
+              for n, w in candidates.items()}
     by_recall = _selector(dataclasses.replace(cfg, select_on="recall"), {})
     first = _selector(cfg, {}) if cfg.select_on == "reward" else by_recall
     start = max(scored, key=lambda n: first(scored[n]))  # first of equals: the caller's weights win ties
@@ -299,10 +300,9 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
         fitted, fit_info = fit_hit_policy(tr_req, train, LinearPolicy(candidates[start]), cfg.fit_l2,
                                           frozen=cfg.frozen, keep_norm=cfg.keep_norm)
         candidates["fitted"] = fitted.weights
-        scored["fitted"] = _greedy_eval(fitted, va_req, valid, cfg, vpairs)
+        scored["fitted"] = _greedy_eval(fitted, va_req, valid, cfg, vpairs, per_episode=True)
         if first(scored["fitted"]) > first(scored[start]):
-            gain, se, kept = _paired_gain(fitted.weights, candidates[start], va_req, valid, cfg, vpairs,
-                                          cfg.fit_min_gain_z)
+            gain, se, kept = _paired_gain(scored["fitted"]["recalls"], scored[start]["recalls"], cfg.fit_min_gain_z)
             fit_info = fit_info | {"gain": gain, "gain_se": se, "kept": kept}
             start = "fitted" if kept else start
         fit_info = fit_info | {"weights": fitted.as_dict()}
@@ -325,13 +325,10 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
     return LinearPolicy(weights, init.temperature), history
 
 
-def _paired_gain(new: np.ndarray, old: np.ndarray, va_req: list[Request], valid: list[Episode], cfg: RLConfig,
-                 vpairs: list[sp.csr_matrix | None], z: float) -> tuple[float, float, bool]:
-    """Mean paired validation recall gain of weights ``new`` over ``old``, its standard error,
-    and whether it clears ``z`` standard errors (a positive gain is required)."""
-    a = _greedy_eval(LinearPolicy(new), va_req, valid, cfg, vpairs, per_episode=True)["recalls"]
-    b = _greedy_eval(LinearPolicy(old), va_req, valid, cfg, vpairs, per_episode=True)["recalls"]
-    gain, se = gain_z(a, b)
+def _paired_gain(new: np.ndarray, old: np.ndarray, z: float) -> tuple[float, float, bool]:
+    """Mean paired gain of per-episode validation recalls ``new`` over ``old`` ``(n,)``, its
+    standard error, and whether it clears ``z`` standard errors (a positive gain is required)."""
+    gain, se = gain_z(new, old)
     return gain, se, bool(gain > 0 and gain >= z * se)
 
 
@@ -342,7 +339,9 @@ def _significance_guard(weights: np.ndarray, start: np.ndarray, va_req: list[Req
     if np.array_equal(weights, start):
         head.update(rl_gain=0.0, rl_gain_se=0.0, rl_kept=False)
         return weights
-    gain, se, kept = _paired_gain(weights, start, va_req, valid, cfg, vpairs, cfg.min_gain_z)
+    recalls = [_greedy_eval(LinearPolicy(w), va_req, valid, cfg, vpairs, per_episode=True)["recalls"]
+               for w in (weights, start)]
+    gain, se, kept = _paired_gain(*recalls, cfg.min_gain_z)
     head.update(rl_gain=gain, rl_gain_se=se, rl_kept=kept)
     return weights if kept else start.copy()
 
