@@ -147,18 +147,25 @@ def run_learned(name, train, vec, cases, pairs, seeds, rl, curve_dir, size, avoi
             baselines = {k: v for k, v in res.items() if k not in own}
         per_seed.append(res["walk_rl"])
         start_rows.append(res["walk_start"])
-        if "walk_fitted" in res:
-            fitted_rows.append(res["walk_fitted"])
-        weights.append({k: round(v, 3) for k, v in b.weights_.items()})
+        keep_seed_rows(res, b, fitted_rows, weights)
         print(f"{name} seed {seed}: walk_rl {res['walk_rl']}", file=sys.stderr, flush=True)
-    keys = [k for k in per_seed[0] if k != "n"]
-    rl_mean = {k: float(np.mean([r[k] for r in per_seed])) for k in keys}
-    rl_std = {k: float(np.std([r[k] for r in per_seed])) for k in keys}
-    return {"cases": len(cases), "walk_rl_mean": rl_mean, "walk_rl_std": rl_std, "baselines": baselines,
-            "walk_start_mean": {k: float(np.mean([r[k] for r in start_rows])) for k in keys},
-            "walk_start_std": {k: float(np.std([r[k] for r in start_rows])) for k in keys},
-            "walk_fitted_per_seed": fitted_rows,
+    return {"cases": len(cases), **seed_stats("walk_rl", per_seed), "baselines": baselines,
+            **seed_stats("walk_start", start_rows), "walk_fitted_per_seed": fitted_rows,
             "walk_rl_weights": weights, "fit_seconds": fit_s, "rl_starts": starts}
+
+
+def keep_seed_rows(res: dict, builder: BundleBuilder, fitted_rows: list, weights: list) -> None:
+    """Append one seed's diagnostic ``walk_fitted`` test row (when the fit ran) and its served weights."""
+    if "walk_fitted" in res:
+        fitted_rows.append(res["walk_fitted"])
+    weights.append({k: round(v, 3) for k, v in builder.weights_.items()})
+
+
+def seed_stats(name: str, rows: list[dict]) -> dict:
+    """``{name}_mean`` and ``{name}_std`` of every metric over the seeds' rows (``n`` left out)."""
+    keys = [k for k in rows[0] if k != "n"]
+    return {f"{name}_mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
+            f"{name}_std": {k: float(np.std([r[k] for r in rows])) for k in keys}}
 
 
 def fitted_method(h0: dict) -> dict:
@@ -219,16 +226,11 @@ def steam(split_seed: int, max_size: int, seeds: list[int], rl: RLConfig, curve_
         got = both["walk_rl"]
         got.update(budget_fit(r, walk["walk_rl"]))
         per_seed.append(got)
-        if "walk_fitted" in both:
-            fitted_rows.append(both["walk_fitted"])
-        weights.append({k: round(v, 3) for k, v in r.weights_.items()})
+        keep_seed_rows(both, r, fitted_rows, weights)
         starts.append(start_row(h0))
         print(f"steam seed {seed}: {starts[-1]} {got}", file=sys.stderr, flush=True)
-    keys = [k for k in per_seed[0] if k != "n"]
     return {"cases": len(cases), "held_out_bundles": len(held), "methods": res,
-            "walk_rl_mean": {k: float(np.mean([r[k] for r in per_seed])) for k in keys},
-            "walk_rl_std": {k: float(np.std([r[k] for r in per_seed])) for k in keys},
-            "walk_rl_weights": weights, "rl_starts": starts, "walk_fitted_per_seed": fitted_rows,
+            **seed_stats("walk_rl", per_seed), "walk_rl_weights": weights, "rl_starts": starts, "walk_fitted_per_seed": fitted_rows,
             "note": "no users or times: RL episodes are a seeded 40% of the training bundles (bundle_split)"}
 
 

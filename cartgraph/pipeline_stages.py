@@ -281,9 +281,22 @@ def complement_source(rec, dataset: Dataset) -> Any:
     return complements
 
 
-def complements_of(rec, item: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(item_ids (k,), scores (k,))`` of the complement model for one item id, best first."""
-    idx, scores = rec.complements_.complements(rec.item_vocab_.index(item), k=k)
+def complements_of(rec, item: str, k: int, substitutes: str = "keep") -> tuple[np.ndarray, np.ndarray]:
+    """``(item_ids (k,), scores (k,))`` of the complement model for one item id, best first
+    (``substitutes="drop"``: without look-alike substitutes; the complement ranker only)."""
+    from cartgraph.errors import ConfigError
+    from cartgraph.gnn import ComplementRanker
+
+    if substitutes not in ("keep", "drop"):
+        raise ConfigError(f"substitutes must be 'keep' or 'drop', got {substitutes!r}")
+    if substitutes == "keep":
+        idx, scores = rec.complements_.complements(rec.item_vocab_.index(item), k=k)
+    elif isinstance(rec.complements_, ComplementRanker):
+        idx, scores = rec.complements_.complements(rec.item_vocab_.index(item), k=k, substitutes=substitutes)
+    else:
+        raise ConfigError(f"substitutes={substitutes!r}: only the complement ranker can drop substitutes; this model's "
+                          f"complements come from {type(rec.complements_).__name__} "
+                          f"(ComplementsConfig.model={rec.config.complements.model!r}); use model='ranker'")
     listed = idx >= 0                              # a ComplementRanker list may be shorter than k
     return rec.item_vocab_.ids[idx[listed]], np.asarray(scores, dtype=np.float32)[listed]
 

@@ -151,19 +151,20 @@ class Recommender:
         top, vals = topk(scores, k)
         return self.item_vocab_.ids[top], vals.astype(np.float32)
 
-    def complements(self, item: str, k: int = 10, *, with_reasons: bool = False) -> tuple:
+    def complements(self, item: str, k: int = 10, *, with_reasons: bool = False, substitutes: str = "keep") -> tuple:
         """Items that go with ``item`` (directed, learned by the complement stage:
         :class:`cartgraph.gnn.ComplementRanker` by default, see ``ComplementsConfig.model``).
 
         Returns ``(item_ids (k,), scores (k,))`` (fewer when the model lists fewer), best first (ties: lower item index;
         ``item`` itself excluded); with ``with_reasons=True`` a third element, one
         :class:`Explanation` per item (kind ``"complement"``: the learned score and how
-        often the two were bought together).
+        often the two were bought together). ``substitutes="drop"`` leaves out look-alike
+        substitutes of ``item`` (same leaf category, text cosine > 0.9; the ranker only).
         """
         self._check_fitted("complements")
         from cartgraph.pipeline_stages import complement_reason, complements_of
 
-        ids, scores = complements_of(self, item, k)
+        ids, scores = complements_of(self, item, k, substitutes)
         if not with_reasons:
             return ids, scores
         return ids, scores, [complement_reason(self, item, other) for other in ids]

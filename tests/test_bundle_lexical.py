@@ -142,7 +142,11 @@ def test_rl_can_learn_the_lexical_weight(code_pairs):
     b = BundleBuilder(size=2, weights=start, rl=RLConfig(epochs=15, patience=15, max_episodes=200, max_size=2, starts=(),
                                                          sources="bundles", lr=0.2, graph_fraction=0.2,
                                                          valid_fraction=0.5, fit_start=False)).fit(ds, vec, seed=0)
-    assert b.history_[0]["valid_recall"] == 0.0          # the text start never finds the mate
+    h0 = b.history_[0]
+    assert h0["valid_recall"] == 0.0          # the text start never finds the mate
+    # the significance guard (min_gain_z=2) kept the steps on the kept epoch's own per-episode recalls
+    assert h0["rl_kept"] and h0["rl_gain"] == pytest.approx(h0["kept_valid_recall"] - h0["valid_recall"])
+    assert h0["rl_gain"] > 0 and h0["rl_gain"] >= 2 * h0["rl_gain_se"]
     assert min(b.weights_[f] for f in ("anchor_lexical", "lexical", "via_lexical")) > 0.2
     hits = sum(b.build(None, anchor=ds.item_vocab.external(k), size=2)[0].indices[1] == k + 1 for k in range(0, n, 2))
     assert hits >= 0.8 * (n // 2)

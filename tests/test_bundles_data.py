@@ -127,6 +127,20 @@ def test_user_folds_never_read_the_episode_users_data(electronic):
         last_split(electronic, 0.6, 120, 5, seed=0, train_from="nope")
 
 
+def test_bundle_split_of_chosen_bundles_removes_their_definitions_too(electronic):
+    """``bundle_split`` on data with bundle choices: the episodes' choices leave the graph, and so
+    do the catalogue bundles only they named (their items are the episodes' answers)."""
+    from cartgraph.bundles.episodes import bundle_split
+
+    graph, tr, va, _ = bundle_split(electronic, 0.6, 0.25, 10_000, 10, seed=0)
+    chosen_before, chosen_after = set(electronic.user_bundles["bundle_id"]), set(graph.user_bundles["bundle_id"])
+    gone = chosen_before - chosen_after
+    assert gone and len(electronic.user_bundles) - len(graph.user_bundles) >= len(tr) + len(va) > 0
+    assert not gone & set(graph.bundles["bundle_id"])                    # definitions left with the choices
+    assert chosen_after <= set(graph.bundles["bundle_id"])                # the rest stay
+    assert set(electronic.bundles["bundle_id"]) - chosen_before <= set(graph.bundles["bundle_id"])
+
+
 def test_rl_with_last_bundle_validation_runs_and_is_deterministic(electronic):
     from cartgraph.bundles import RLConfig
 

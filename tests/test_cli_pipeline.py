@@ -127,6 +127,22 @@ def test_complements_lists_learned_partners_with_reasons(model_dir):
     assert table.returncode == 0 and f"Goes with {anchor}" in table.stdout and "why" in table.stdout
     bad = run_cli("complements", "--model-dir", str(out), "nothing")
     assert bad.returncode == 2 and "nothing" in bad.stderr and "Traceback" not in bad.stderr
+    keep = last_json(run_cli("complements", "--model-dir", str(out), anchor, "-k", "30", "--json"))
+    drop = last_json(run_cli("complements", "--model-dir", str(out), anchor, "-k", "30", "--drop-substitutes", "--json"))
+    assert (keep["substitutes"], drop["substitutes"]) == ("keep", "drop")
+    rec = cartgraph.Recommender.load(out)
+    vec = rec.item_vectors_ / np.linalg.norm(rec.item_vectors_, axis=1, keepdims=True)
+    leaf = {i: tuple(c) for i, c in zip(shop.items["item_id"], shop.items["category_path"])}
+    a = rec.item_vocab_.index(anchor)
+
+    def substitute(other: str) -> bool:   # EVALUATION.md: same leaf and text cosine > 0.9
+        return leaf[other] == leaf[anchor] and float(vec[a] @ vec[rec.item_vocab_.index(other)]) > 0.9
+
+    listed = [r["item_id"] for r in drop["items"][0]["complements"]]
+    assert not any(substitute(i) for i in listed)
+    others = [r["item_id"] for r in keep["items"][0]["complements"] if not substitute(r["item_id"])]
+    n = min(len(listed), len(others))
+    assert n > 0 and listed[:n] == others[:n]
 
 
 def test_bundle_serves_or_says_why_not(model_dir, tmp_path):

@@ -91,6 +91,24 @@ def test_learns_the_new_complement_and_keeps_look_alikes_below(shop, model):
         assert np.all(np.diff(scores) <= 0)
 
 
+def test_dropping_substitutes_leaves_out_the_look_alike_phone(shop, model):
+    """Each phone's look-alike ``q{k}`` (same leaf, cosine ~1) is listed among its candidates; with
+    ``substitutes="drop"`` it never is, and every other partner keeps its rank order."""
+    ds, _ = shop
+    width = model.candidates_.shape[1]
+    for k in range(KITS):
+        p, q = idx(ds, f"p{k}", f"q{k}")
+        kept, kept_scores = model.complements(p, k=width)
+        dropped, dropped_scores = model.complements(p, k=width, substitutes="drop")
+        assert q in kept and q not in dropped, k
+        assert dropped[dropped >= 0].tolist() == [i for i in kept[kept >= 0].tolist() if i != q]
+        assert dropped_scores[dropped >= 0].tolist() == [s for i, s in zip(kept, kept_scores) if i >= 0 and i != q]
+    batch, _ = model.complements(idx(ds, "p0", "p1"), k=3, substitutes="drop")
+    assert batch.shape == (2, 3)
+    with pytest.raises(ConfigError, match="'keep' or 'drop'"):
+        model.complements(idx(ds, "p0"), k=3, substitutes="mask")
+
+
 def test_same_seed_same_lists_other_seed_differs(shop, model):
     ds, vectors = shop
     again = ComplementRanker(epochs=60, patience=60, valid_k=1, seed=0).fit(ds, item_vectors=vectors)
@@ -159,6 +177,15 @@ def test_writes_edges_saves_and_loads(tmp_path, shop, model):
     everything = np.arange(ds.n_items)
     assert np.array_equal(back.complements(everything, 5)[0], model.complements(everything, 5)[0])
     assert np.array_equal(back.served_score(everything, everything[::-1]), model.served_score(everything, everything[::-1]))
+    assert np.array_equal(back.complements(everything, 5, substitutes="drop")[0],
+                          model.complements(everything, 5, substitutes="drop")[0])
+    old_file = torch.load(path, weights_only=False)           # a file saved before the substitute flags
+    del old_file["substitute"]
+    torch.save(old_file, tmp_path / "old.cgm")
+    old = ComplementRanker.load(tmp_path / "old.cgm")
+    assert np.array_equal(old.complements(everything, 5)[0], model.complements(everything, 5)[0])
+    with pytest.raises(ConfigError, match="saved without its substitute flags"):
+        old.complements(everything, 5, substitutes="drop")
 
 
 @pytest.mark.parametrize("kw, match", [({"epochs": -1}, "epochs >= 0"), ({"lr": 0}, "lr > 0"),

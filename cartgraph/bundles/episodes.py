@@ -115,9 +115,11 @@ def bundle_split(dataset: Dataset, graph_fraction: float, valid_fraction: float,
 
     A seeded ``1 − graph_fraction`` share of the bundles (the chosen ones when the data
     records choices, else the catalogue's) become episodes, ``valid_fraction`` of them
-    validation; ``graph_data`` no longer holds them (as choices, or as bundles of a
-    catalogue), so their co-membership is not evidence. Each episode's ``budget`` is its
-    items' summed price when every item has one (the budget-bundle task), else None.
+    validation; ``graph_data`` no longer holds them, so their co-membership is not evidence:
+    chosen bundles leave as choices, and then every catalogue bundle that only those
+    choices named (as :func:`time_split` does); a catalogue's bundles leave the catalogue.
+    Each episode's ``budget`` is its items' summed price when every item has one (the
+    budget-bundle task), else None.
     """
     if not (0 < graph_fraction < 1 and 0 < valid_fraction < 1):
         raise ConfigError(f"graph_fraction and valid_fraction must be in (0, 1), got {graph_fraction}, {valid_fraction}")
@@ -138,14 +140,13 @@ def bundle_split(dataset: Dataset, graph_fraction: float, valid_fraction: float,
     valid_src = later.iloc[np.sort(order[:n_valid])[:_n_valid(max_episodes, max_valid)]]
     train_src = later.iloc[np.sort(order[n_valid:])[:max_episodes]]
     gone = later["key"].str.slice(len("bundle:"))
-    if chosen:  # drop those (user, bundle) choices
+    if chosen:  # drop those (user, bundle) choices, then the bundles only they named
         ub = dataset.user_bundles
         pairs_out = set(zip(dataset.user_vocab.external(later["user"].astype(int).tolist()), gone))
         pick = [(u, str(b)) in pairs_out for u, b in zip(ub["user_id"], ub["bundle_id"])]
-        graph = dataset.replace(user_bundles=ub[~np.asarray(pick, dtype=bool)])
+        graph = _without_unchosen_bundles(dataset, dataset.replace(user_bundles=ub[~np.asarray(pick, dtype=bool)]))
     else:
-        gone = set(gone)
-        graph = dataset.replace(bundles=dataset.bundles[~dataset.bundles["bundle_id"].astype(str).isin(gone)])
+        graph = dataset.replace(bundles=dataset.bundles[~dataset.bundles["bundle_id"].astype(str).isin(set(gone))])
     from cartgraph.bundles.metrics import pair_matrix
 
     pairs = pair_matrix([list(dict.fromkeys(x)) for x in later["items"]], dataset.n_items)

@@ -310,18 +310,18 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
     runs = []
     for bonus in cfg.complement_bonuses or (cfg.complement_bonus,):
         run_cfg = dataclasses.replace(cfg, complement_bonus=bonus, complement_bonuses=())
-        weights, best_key, history = _reinforce(candidates[start], tr_req, va_req, train, valid, run_cfg, key, seed,
-                                                progress, tr_pairs, vpairs)
+        weights, best_key, history, recalls = _reinforce(candidates[start], tr_req, va_req, train, valid, run_cfg,
+                                                         key, seed, progress, tr_pairs, vpairs)
         kept = max(history, key=lambda h: (key(_as_result(h)), -h["epoch"]))
         history[0].update(kept_epoch=kept["epoch"], kept_valid_recall=kept["valid_recall"], start=start,
                           start_valid_recall={n: r["recall"] for n, r in scored.items()},
                           complement_bonus=bonus, fit=fit_info,
                           start_weights=LinearPolicy(candidates[start]).as_dict())
-        runs.append((best_key, weights, history))
-    best_key, weights, history = max(runs, key=lambda r: r[0])  # first of equals: the first bonus
+        runs.append((best_key, weights, history, recalls))
+    best_key, weights, history, recalls = max(runs, key=lambda r: r[0])  # first of equals: the first bonus
     if len(runs) > 1:
-        history[0]["bonus_valid"] = {str(h[0]["complement_bonus"]): h[0]["kept_valid_recall"] for _, _, h in runs}
-    weights = _significance_guard(weights, candidates[start], va_req, valid, cfg, vpairs, history[0])
+        history[0]["bonus_valid"] = {str(h[0]["complement_bonus"]): h[0]["kept_valid_recall"] for _, _, h, _ in runs}
+    weights = _significance_guard(weights, candidates[start], recalls, scored[start]["recalls"], cfg, history[0])
     return LinearPolicy(weights, init.temperature), history
 
 
@@ -332,16 +332,15 @@ def _paired_gain(new: np.ndarray, old: np.ndarray, z: float) -> tuple[float, flo
     return gain, se, bool(gain > 0 and gain >= z * se)
 
 
-def _significance_guard(weights: np.ndarray, start: np.ndarray, va_req: list[Request], valid: list[Episode],
-                        cfg: RLConfig, vpairs: list[sp.csr_matrix | None], head: dict) -> np.ndarray:
-    """``weights`` if their validation recall beats ``start``'s by ``cfg.min_gain_z`` paired
-    standard errors, else ``start``; records ``rl_gain``, ``rl_gain_se`` and ``rl_kept`` in ``head``."""
+def _significance_guard(weights: np.ndarray, start: np.ndarray, recalls: np.ndarray, start_recalls: np.ndarray,
+                        cfg: RLConfig, head: dict) -> np.ndarray:
+    """``weights`` if their per-episode validation ``recalls`` ``(n,)`` beat ``start``'s
+    (``start_recalls``, same episodes) by ``cfg.min_gain_z`` paired standard errors, else
+    ``start``; records ``rl_gain``, ``rl_gain_se`` and ``rl_kept`` in ``head``."""
     if np.array_equal(weights, start):
         head.update(rl_gain=0.0, rl_gain_se=0.0, rl_kept=False)
         return weights
-    recalls = [_greedy_eval(LinearPolicy(w), va_req, valid, cfg, vpairs, per_episode=True)["recalls"]
-               for w in (weights, start)]
-    gain, se, kept = _paired_gain(*recalls, cfg.min_gain_z)
+    gain, se, kept = _paired_gain(recalls, start_recalls, cfg.min_gain_z)
     head.update(rl_gain=gain, rl_gain_se=se, rl_kept=kept)
     return weights if kept else start.copy()
 
@@ -369,15 +368,17 @@ def _per_episode(pairs: sp.csr_matrix | Sequence[sp.csr_matrix] | None, n: int,
 
 def _reinforce(init: np.ndarray, tr_req: list[Request], va_req: list[Request], train: list[Episode],
                valid: list[Episode], cfg: RLConfig, key: Callable, seed: int, progress: bool,
-               pairs: list[sp.csr_matrix | None], vpairs: list[sp.csr_matrix | None]) -> tuple[np.ndarray, tuple, list[dict]]:
-    """One REINFORCE run from weights ``init`` ``(F,)``: the best weights, their key and the curve
-    (``pairs``, ``vpairs``: each training / validation episode's pairs)."""
+               pairs: list[sp.csr_matrix | None], vpairs: list[sp.csr_matrix | None],
+               ) -> tuple[np.ndarray, tuple, list[dict], np.ndarray]:
+    """One REINFORCE run from weights ``init`` ``(F,)``: the best weights, their key, the curve
+    and their per-episode validation recalls ``(len(valid),)`` (``pairs``, ``vpairs``: each
+    training / validation episode's pairs)."""
     from tqdm.auto import tqdm
 
     rng = np.random.default_rng(seed)
     policy = LinearPolicy(init, cfg.temperature)
-    r = _greedy_eval(policy, va_req, valid, cfg, vpairs)
-    best, best_key = policy.weights.copy(), key(r)
+    r = _greedy_eval(policy, va_req, valid, cfg, vpairs, per_episode=True)
+    best, best_key, best_recalls = policy.weights.copy(), key(r), r["recalls"]
     history = [{"epoch": 0, "train_reward": float("nan"), **_valid_row(r)}]
     m, v, t, stale = np.zeros(len(FEATURES)), np.zeros(len(FEATURES)), 0, 0
     free = np.array([f not in cfg.frozen for f in FEATURES], dtype=np.float64)
@@ -397,15 +398,15 @@ def _reinforce(init: np.ndarray, tr_req: list[Request], va_req: list[Request], t
             policy.weights -= cfg.lr * cfg.prox * (policy.weights - init)
             if cfg.keep_norm and np.linalg.norm(policy.weights) > 0:
                 policy.weights *= np.linalg.norm(init) / np.linalg.norm(policy.weights)
-        r = _greedy_eval(policy, va_req, valid, cfg, vpairs)
+        r = _greedy_eval(policy, va_req, valid, cfg, vpairs, per_episode=True)
         history.append({"epoch": epoch, "train_reward": float(np.mean(got)), **_valid_row(r)})
         if key(r) > best_key:
-            best, best_key, stale = policy.weights.copy(), key(r), 0
+            best, best_key, best_recalls, stale = policy.weights.copy(), key(r), r["recalls"], 0
         else:
             stale += 1
             if stale >= cfg.patience:
                 break
-    return best, best_key, history
+    return best, best_key, history, best_recalls
 
 
 def _valid_row(r: dict[str, float]) -> dict[str, float]:

@@ -85,7 +85,8 @@ class ComplementRanker(ComplementEdges):
 
     Attributes (after ``fit``): ``history_``, ``n_train_anchors_``, ``n_valid_anchors_``,
     ``valid_precision_`` (precision@``valid_k`` on the validation anchors: untrained start and kept
-    weights), ``fit_seconds_``.
+    weights), ``fit_seconds_``; served lists ``candidates_``, ``scores_`` and ``substitute_``
+    (each ``(n_items, W)``; ``substitute_`` marks the listed look-alike substitutes).
     """
 
     def __init__(self, *, bundle_weight: float = 2.0, text_k: int = 10, hidden: int = 32, epochs: int = 200,
@@ -213,6 +214,8 @@ class ComplementRanker(ComplementEdges):
         n, width = view.n_items, view.width
         self.candidates_ = np.full((n, width), -1, dtype=np.int64)
         self.scores_ = np.full((n, width), -np.inf, dtype=np.float32)
+        self.substitute_ = np.zeros((n, width), dtype=bool)
+        flag = FEATURES.index("substitute")
         with torch.no_grad():
             for start in range(0, n, self.block):
                 a = np.arange(start, min(start + self.block, n))
@@ -220,6 +223,7 @@ class ComplementRanker(ComplementEdges):
                 s = self.scorer_(torch.as_tensor(scale(f, mask, mu, sd))).numpy()
                 self.candidates_[a] = items
                 self.scores_[a] = np.where(mask, s, -np.inf)
+                self.substitute_[a] = mask & (f[:, :, flag] > 0.5)
         self.item_ids_ = np.asarray(dataset.item_vocab.ids, dtype=object)
 
     # ------------------------------------------------------------------ serving
@@ -227,19 +231,31 @@ class ComplementRanker(ComplementEdges):
         if not hasattr(self, "candidates_"):
             raise NotFittedError("ComplementRanker is not fitted yet; call fit(dataset) first")
 
-    def complements(self, items: ArrayLike, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def complements(self, items: ArrayLike, k: int = 10, *, substitutes: str = "keep") -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best complements of each item index, best first.
 
         Shapes: ``items (b,)`` → ``(b, k)`` int64 indices and float32 scores; a scalar gives
         ``(k,)``. Only an item's candidates are ranked: a list shorter than ``k`` ends in
         ``-1`` with score ``-inf`` (an item with no partner, look-alike or category link).
+
+        ``substitutes="drop"`` leaves out the item's substitutes (the EVALUATION.md rule: same
+        leaf category and text cosine > 0.9), even those bought with it; ``"keep"`` (default)
+        ranks them as the scorer does (it learned to put look-alikes below complements).
         """
         self._check_fitted()
         scalar = np.ndim(items) == 0
         a = np.atleast_1d(self._indices(items, "items"))
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ConfigError(f"k must be a positive integer, got {k!r}")
-        pos, vals = topk(self.scores_[a], min(int(k), self.scores_.shape[1]))
+        scores = self.scores_[a]
+        if substitutes == "drop":
+            if self.substitute_ is None:
+                raise ConfigError("substitutes='drop': this ComplementRanker was saved without its substitute flags "
+                                  "(an older file); fit it again to drop substitutes")
+            scores = np.where(self.substitute_[a], -np.inf, scores)
+        elif substitutes != "keep":
+            raise ConfigError(f"substitutes must be 'keep' or 'drop', got {substitutes!r}")
+        pos, vals = topk(scores, min(int(k), self.scores_.shape[1]))
         idx = np.where(np.isfinite(vals), np.take_along_axis(self.candidates_[a], pos, axis=1), -1)
         if idx.shape[1] < k:
             pad = k - idx.shape[1]
@@ -270,13 +286,16 @@ class ComplementRanker(ComplementEdges):
         """Write settings, item ids and the scored candidate lists to one file (atomic)."""
         self._check_fitted()
         save_state(path, _FORMAT, 1, {"settings": self._settings(), "item_ids": list(self.item_ids_),
-                                      "candidates": self.candidates_, "scores": self.scores_})
+                                      "candidates": self.candidates_, "scores": self.scores_,
+                                      "substitute": self.substitute_})
 
     @classmethod
     def load(cls, path: str | Path) -> "ComplementRanker":
-        """Read a file written by :meth:`save` (serving only)."""
+        """Read a file written by :meth:`save` (serving only; files saved before the substitute
+        flags were kept load too, without ``substitutes="drop"``)."""
         model, state = cls._restore(path, _FORMAT)
         model.candidates_, model.scores_ = state["candidates"], state["scores"]
+        model.substitute_ = state.get("substitute")
         return model
 
 
