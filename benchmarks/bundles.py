@@ -268,6 +268,8 @@ def main() -> None:
     ap.add_argument("--fit-l2", type=float, default=None, help="ridge of the fitted RL start toward the best fixed start")
     ap.add_argument("--fit-min-gain-z", type=float, default=None,
                     help="the fitted start replaces the best fixed start only with a validation gain of this many paired SEs")
+    ap.add_argument("--fit-folds", type=int, default=None,
+                    help="the fitted start must also win out of fold on this many folds of the training episodes")
     ap.add_argument("--no-fit-start", action="store_true", help="no fitted RL start (RLConfig.fit_start=False)")
     args = ap.parse_args()
     only, seeds = args.only.split(","), [int(s) for s in args.seeds.split(",")]
@@ -287,6 +289,8 @@ def main() -> None:
         rl = dataclasses.replace(rl, min_gain_z=args.min_gain_z)
     if args.fit_min_gain_z is not None:
         rl = dataclasses.replace(rl, fit_min_gain_z=args.fit_min_gain_z)
+    if args.fit_folds is not None:
+        rl = dataclasses.replace(rl, fit_folds=args.fit_folds)
     if args.fit_l2 is not None:
         rl = dataclasses.replace(rl, fit_l2=args.fit_l2)
     if args.no_fit_start:

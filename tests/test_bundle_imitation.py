@@ -109,3 +109,26 @@ def test_fitted_start_needs_a_clear_validation_gain(code_pairs):  # noqa: F811
     assert h0["fit"]["gain"] == pytest.approx(fit["gain"]) and h0["fit"]["weights"] == fit["weights"]
     assert easy["start_weights"] == fit["weights"] and h0["start_weights"] == pytest.approx(
         {f: init.get(f, 0.0) for f in FEATURES})
+
+
+def test_fitted_start_can_be_checked_out_of_fold_on_the_training_episodes(code_pairs):  # noqa: F811
+    """``fit_folds``: the training episodes are walked with weights fitted on the other folds.
+    The planted mate is learnable from any fold, so the fitted start wins out of fold too and
+    is kept; the decision pools validation and out-of-fold recalls."""
+    ds, vec, _ = code_pairs
+    init = {"anchor_similarity": 1.0, "anchor_lexical": 0.3}
+    cfg = RLConfig(epochs=1, patience=1, max_episodes=200, max_size=2, starts=(), sources="bundles",
+                   graph_fraction=0.2, valid_fraction=0.5)
+    plain = BundleBuilder(size=2, weights=init, rl=cfg).fit(ds, vec, seed=0).history_[0]["fit"]
+    b = BundleBuilder(size=2, weights=init, rl=dataclasses.replace(cfg, fit_folds=3)).fit(ds, vec, seed=0)
+    h0, fit = b.history_[0], b.history_[0]["fit"]
+    n_train = fit["cv_episodes"]
+    assert h0["start"] == "fitted" and fit["kept"] is True and n_train > 10
+    assert fit["cv_gain"] > 0.5 and fit["weights"] == plain["weights"]       # same full-data fit served
+    # the pooled gain is the size-weighted mean of the validation gain and the out-of-fold gain
+    assert min(plain["gain"], fit["cv_gain"]) - 1e-12 <= fit["gain"] <= max(plain["gain"], fit["cv_gain"]) + 1e-12
+    assert fit["gain_se"] < plain["gain_se"]                                   # more episodes, smaller SE
+    again = BundleBuilder(size=2, weights=init, rl=dataclasses.replace(cfg, fit_folds=3)).fit(ds, vec, seed=0)
+    assert again.history_[0]["fit"] == fit
+    with pytest.raises(Exception, match="fit_folds"):
+        RLConfig(fit_folds=1)

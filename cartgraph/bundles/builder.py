@@ -117,7 +117,8 @@ class BundleBuilder:
                 policy, self.history_ = train_policy(requests, cut.train, cut.valid, policy, cfg, seed, progress,
                                                      [cut.train_pairs[k] for k in cut.train_fold],
                                                      make_valid_request=make_valid,
-                                                     valid_pairs=[cut.valid_pairs[k] for k in cut.valid_fold])
+                                                     valid_pairs=[cut.valid_pairs[k] for k in cut.valid_fold],
+                                                     train_groups=cut.train_fold)
             else:
                 by_time = cfg.episodes == "time" or (cfg.episodes == "auto" and has_times(dataset, cfg.sources))
                 if by_time:

@@ -113,6 +113,13 @@ class RLConfig:
             gain, as between the fixed starts: it is one more candidate, so the winner's curse
             that ``min_gain_z`` guards REINFORCE against (the best of many epochs and reward
             weights) is small. Run 8 in ``benchmarks/RESULTS.md`` measured 2 on BundleRec and Steam.
+        fit_folds: ≥ 2: the fitted start must also win out of fold on the training episodes.
+            They are dealt into this many folds (the cut's own groups when the training episodes
+            are cross-fitted, else seeded); each fold is walked with weights fitted on the
+            other folds, and the best fixed start (never fitted) is walked on all of them.
+            Those paired recalls join the validation's, and the fitted start is kept when
+            the combined mean gain is positive (and ≥ ``fit_min_gain_z`` SEs). The curve's
+            ``fit`` adds ``cv_episodes``, ``cv_gain`` and ``cv_gain_se``. 0 (default): off.
     """
 
     epochs: int = 15
@@ -141,6 +148,7 @@ class RLConfig:
     fit_start: bool = True
     fit_l2: float = 1e-3
     fit_min_gain_z: float = 0.0
+    fit_folds: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "starts", tuple(self.starts))
@@ -156,6 +164,8 @@ class RLConfig:
                 or self.select_on not in ("guarded", "recall", "reward")):
             raise ConfigError(f"RLConfig: episodes must be 'auto', 'time', 'bundles', 'last' or 'users' and select_on "
                               f"'guarded', 'recall' or 'reward', got {self.episodes!r}, {self.select_on!r}")
+        if self.fit_folds < 0 or self.fit_folds == 1:
+            raise ConfigError(f"RLConfig.fit_folds must be 0 (off) or >= 2, got {self.fit_folds!r}")
         if not self.fit_l2 > 0:
             raise ConfigError(f"RLConfig.fit_l2 must be > 0, got {self.fit_l2!r}")
         if not self.prox >= 0 or not self.min_gain_z >= 0 or not self.fit_min_gain_z >= 0:
@@ -252,6 +262,7 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
                  pairs: sp.csr_matrix | Sequence[sp.csr_matrix] | None = None, *,
                  make_valid_request: Callable[[Episode], Request] | Sequence[Request] | None = None,
                  valid_pairs: sp.csr_matrix | Sequence[sp.csr_matrix] | None = None,
+                 train_groups: Sequence[int] | None = None,
                  ) -> tuple[LinearPolicy, list[dict[str, float]]]:
     """Tune ``init``'s weights on ``train`` episodes, early-stopped on ``valid``.
 
@@ -268,6 +279,8 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
             other data than the training episodes (default: ``make_request`` and ``pairs``;
             ready-made training requests need ``make_valid_request`` and per-episode training
             ``pairs`` need ``valid_pairs``).
+        train_groups: each training episode's group (e.g. the user fold whose data it
+            reads), used as the folds of ``cfg.fit_folds`` (taken modulo it).
 
     Returns:
         the best policy (by validation recall or reward, ``cfg.select_on``) and the learning
@@ -301,8 +314,17 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
                                           frozen=cfg.frozen, keep_norm=cfg.keep_norm)
         candidates["fitted"] = fitted.weights
         scored["fitted"] = _greedy_eval(fitted, va_req, valid, cfg, vpairs, per_episode=True)
-        if first(scored["fitted"]) > first(scored[start]):
-            gain, se, kept = _paired_gain(scored["fitted"]["recalls"], scored[start]["recalls"], cfg.fit_min_gain_z)
+        new, old = scored["fitted"]["recalls"], scored[start]["recalls"]
+        better = first(scored["fitted"]) > first(scored[start])
+        if cfg.fit_folds:
+            cv_new, cv_old = _out_of_fold_recalls(tr_req, train, LinearPolicy(candidates[start]), cfg, tr_pairs,
+                                                  seed, train_groups)
+            cv_gain, cv_se = gain_z(cv_new, cv_old)
+            fit_info = fit_info | {"cv_episodes": len(cv_new), "cv_gain": cv_gain, "cv_gain_se": cv_se}
+            new, old = np.concatenate([new, cv_new]), np.concatenate([old, cv_old])
+            better = new.mean() > old.mean()
+        if better:
+            gain, se, kept = _paired_gain(new, old, cfg.fit_min_gain_z)
             fit_info = fit_info | {"gain": gain, "gain_se": se, "kept": kept}
             start = "fitted" if kept else start
         fit_info = fit_info | {"weights": fitted.as_dict()}
@@ -323,6 +345,28 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
         history[0]["bonus_valid"] = {str(h[0]["complement_bonus"]): h[0]["kept_valid_recall"] for _, _, h, _ in runs}
     weights = _significance_guard(weights, candidates[start], recalls, scored[start]["recalls"], cfg, history[0])
     return LinearPolicy(weights, init.temperature), history
+
+
+def _out_of_fold_recalls(tr_req: list[Request], train: list[Episode], start: LinearPolicy, cfg: RLConfig,
+                         tr_pairs: list[sp.csr_matrix | None], seed: int,
+                         groups: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-episode training recalls ``(m,)`` of the fitted start, each fold walked with weights
+    fitted on the other folds, and of ``start`` on the same episodes (folds with no other
+    fold to fit on are left out)."""
+    folds = None if groups is None else np.asarray(groups, dtype=np.int64) % cfg.fit_folds
+    if folds is None or len(folds) != len(train) or len(np.unique(folds)) < 2:
+        folds = np.random.default_rng(seed).integers(0, cfg.fit_folds, size=len(train))
+    new, old = [], []
+    for j in np.unique(folds):
+        inside, outside = np.flatnonzero(folds == j), np.flatnonzero(folds != j)
+        if not len(outside):
+            continue
+        fitted, _ = fit_hit_policy([tr_req[i] for i in outside], [train[i] for i in outside], start, cfg.fit_l2,
+                                   frozen=cfg.frozen, keep_norm=cfg.keep_norm)
+        req, eps, prs = [tr_req[i] for i in inside], [train[i] for i in inside], [tr_pairs[i] for i in inside]
+        new.append(_greedy_eval(fitted, req, eps, cfg, prs, per_episode=True)["recalls"])
+        old.append(_greedy_eval(start, req, eps, cfg, prs, per_episode=True)["recalls"])
+    return (np.concatenate(new), np.concatenate(old)) if new else (np.zeros(0), np.zeros(0))
 
 
 def _paired_gain(new: np.ndarray, old: np.ndarray, z: float) -> tuple[float, float, bool]:
