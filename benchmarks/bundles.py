@@ -269,7 +269,8 @@ def main() -> None:
     ap.add_argument("--fit-min-gain-z", type=float, default=None,
                     help="the fitted start replaces the best fixed start only with a validation gain of this many paired SEs")
     ap.add_argument("--fit-folds", type=int, default=None,
-                    help="the fitted start must also win out of fold on this many folds of the training episodes")
+                    help="the fitted start must also win out of fold on this many folds of the training episodes "
+                         "(RLConfig default 4; 0: validation alone, as runs 7-8)")
     ap.add_argument("--no-fit-start", action="store_true", help="no fitted RL start (RLConfig.fit_start=False)")
     args = ap.parse_args()
     only, seeds = args.only.split(","), [int(s) for s in args.seeds.split(",")]

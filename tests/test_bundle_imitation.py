@@ -118,11 +118,12 @@ def test_fitted_start_can_be_checked_out_of_fold_on_the_training_episodes(code_p
     ds, vec, _ = code_pairs
     init = {"anchor_similarity": 1.0, "anchor_lexical": 0.3}
     cfg = RLConfig(epochs=1, patience=1, max_episodes=200, max_size=2, starts=(), sources="bundles",
-                   graph_fraction=0.2, valid_fraction=0.5)
+                   graph_fraction=0.2, valid_fraction=0.5, fit_folds=0)
     plain = BundleBuilder(size=2, weights=init, rl=cfg).fit(ds, vec, seed=0).history_[0]["fit"]
     b = BundleBuilder(size=2, weights=init, rl=dataclasses.replace(cfg, fit_folds=3)).fit(ds, vec, seed=0)
     h0, fit = b.history_[0], b.history_[0]["fit"]
     n_train = fit["cv_episodes"]
+    assert "cv_episodes" not in plain and RLConfig().fit_folds == 4
     assert h0["start"] == "fitted" and fit["kept"] is True and n_train > 10
     assert fit["cv_gain"] > 0.5 and fit["weights"] == plain["weights"]       # same full-data fit served
     # the pooled gain is the size-weighted mean of the validation gain and the out-of-fold gain

@@ -149,7 +149,8 @@ def test_rl_with_last_bundle_validation_runs_and_is_deterministic(electronic):
         cfg = RLConfig(episodes=episodes, epochs=1, max_episodes=60, max_size=5)
         a = BundleBuilder(size=5, rl=cfg).fit(electronic, vec, seed=0)
         b = BundleBuilder(size=5, rl=cfg).fit(electronic, vec, seed=0)
-        assert a.weights_ == b.weights_ and a.history_[0]["start"] in {"init", *STARTS}
+        assert a.weights_ == b.weights_ and a.history_[0]["fit"] == b.history_[0]["fit"]
+        assert a.history_[0]["start"] in {"init", "fitted", *STARTS}
         assert a.history_[0]["kept_valid_recall"] >= a.history_[0]["valid_recall"] - 1e-12
 
 
