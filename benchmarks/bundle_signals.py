@@ -163,24 +163,34 @@ def run(domain: str, args) -> dict:
         rows[f"text + lexical β{beta:g}"] = recall_per_bundle(members, fold,
                                                               lambda a, g, beta=beta: cos[a] + beta * lexical[a])
 
-    base = rows["text"]
-    out = {"bundles": len(members), "users": int(len(np.unique(users))), "items": int(train.n_items),
-           "seconds": round(time.perf_counter() - t0, 1), "methods": {}}
+    return {"bundles": len(members), "users": int(len(np.unique(users))), "items": int(train.n_items),
+            "seconds": round(time.perf_counter() - t0, 1), "methods": paired_report(domain, rows, "text")}
+
+
+def paired_report(domain: str, rows: dict[str, np.ndarray], base: str) -> dict[str, dict[str, float]]:
+    """Mean recall of each method's per-bundle recalls ``(n,)`` and its paired difference to
+    ``rows[base]`` with the standard error; printed one line per method as it goes."""
+    out = {}
     for name, r in rows.items():
-        d = r - base
-        out["methods"][name] = {"recall": round(float(r.mean()), 4), "diff_vs_text": round(float(d.mean()), 4),
-                                "diff_se": round(float(d.std(ddof=1) / np.sqrt(len(d))), 4)}
-        print(f"{domain:10s} {name:24s} recall {r.mean():.4f}  vs text {d.mean():+.4f} ± "
-              f"{d.std(ddof=1) / np.sqrt(len(d)):.4f}", flush=True)
+        d = r - rows[base]
+        se = float(d.std(ddof=1) / np.sqrt(len(d)))
+        out[name] = {"recall": round(float(r.mean()), 4), f"diff_vs_{base}": round(float(d.mean()), 4),
+                     "diff_se": round(se, 4)}
+        print(f"{domain:10s} {name:24s} recall {r.mean():.4f}  vs {base} {d.mean():+.4f} ± {se:.4f}", flush=True)
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def cross_fit_args(description: str) -> argparse.Namespace:
+    """``--only`` (domains), ``--folds`` (user groups) and ``--seed`` of the cross-fitted diagnostics."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--only", default="electronic,clothing")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = cross_fit_args(__doc__.split("\n")[0])
     torch.manual_seed(args.seed)
     result = {"benchmark": "bundle_signals", "protocol": "cross-fitted user groups over the training bundles "
               "of splits.last_bundle (test bundles never read)", "folds": args.folds, "seed": args.seed}

@@ -24,7 +24,6 @@ Last line: one JSON object.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -39,7 +38,7 @@ from cartgraph.bundles.lexical import title_tfidf
 from cartgraph.bundles.tables import item_titles
 from cartgraph.evaluation import splits
 
-from bundle_signals import bundles_of, recall_per_bundle
+from bundle_signals import bundles_of, cross_fit_args, paired_report, recall_per_bundle
 
 DATA = Path(os.environ.get("CARTGRAPH_DATA_DIR", "../shared/data"))
 GAMMAS = (0.1, 0.3, 1.0)
@@ -92,23 +91,12 @@ def run(domain: str, folds: int, seed: int) -> dict:
     for gamma in GAMMAS:
         rows[f"translate γ{gamma:g}"] = recall_per_bundle(
             members, fold, lambda a, g, gamma=gamma: added(lex[a], (x @ (x[a] @ words[g]).T).toarray().ravel(), gamma))
-    base = rows["lexical"]
-    out = {"bundles": len(members), "items": int(n), "seconds": round(time.perf_counter() - t0, 1), "methods": {}}
-    for name, r in rows.items():
-        d = r - base
-        se = float(d.std(ddof=1) / np.sqrt(len(d)))
-        out["methods"][name] = {"recall": round(float(r.mean()), 4), "diff_vs_lexical": round(float(d.mean()), 4),
-                                "diff_se": round(se, 4)}
-        print(f"{domain:10s} {name:18s} recall {r.mean():.4f}  vs lexical {d.mean():+.4f} ± {se:.4f}", flush=True)
-    return out
+    return {"bundles": len(members), "items": int(n), "seconds": round(time.perf_counter() - t0, 1),
+            "methods": paired_report(domain, rows, "lexical")}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="electronic,clothing")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = cross_fit_args(__doc__.split("\n")[0])
     result = {"benchmark": "bundle_transfer", "protocol": "cross-fitted user groups over the training bundles of "
               "splits.last_bundle (test bundles never read)", "folds": args.folds, "seed": args.seed}
     for domain in args.only.split(","):
