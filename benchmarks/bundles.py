@@ -230,7 +230,8 @@ def steam(split_seed: int, max_size: int, seeds: list[int], rl: RLConfig, curve_
         starts.append(start_row(h0))
         print(f"steam seed {seed}: {starts[-1]} {got}", file=sys.stderr, flush=True)
     return {"cases": len(cases), "held_out_bundles": len(held), "methods": res,
-            **seed_stats("walk_rl", per_seed), "walk_rl_weights": weights, "rl_starts": starts, "walk_fitted_per_seed": fitted_rows,
+            **seed_stats("walk_rl", per_seed), "walk_rl_weights": weights, "rl_starts": starts,
+            "walk_fitted_per_seed": fitted_rows,
             "note": "no users or times: RL episodes are a seeded 40% of the training bundles (bundle_split)"}
 
 

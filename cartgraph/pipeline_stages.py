@@ -287,12 +287,11 @@ def complements_of(rec, item: str, k: int, substitutes: str = "keep") -> tuple[n
     from cartgraph.errors import ConfigError
     from cartgraph.gnn import ComplementRanker
 
-    if substitutes not in ("keep", "drop"):
-        raise ConfigError(f"substitutes must be 'keep' or 'drop', got {substitutes!r}")
-    if substitutes == "keep":
-        idx, scores = rec.complements_.complements(rec.item_vocab_.index(item), k=k)
-    elif isinstance(rec.complements_, ComplementRanker):
-        idx, scores = rec.complements_.complements(rec.item_vocab_.index(item), k=k, substitutes=substitutes)
+    a = rec.item_vocab_.index(item)
+    if isinstance(rec.complements_, ComplementRanker):  # it checks ``substitutes`` itself
+        idx, scores = rec.complements_.complements(a, k=k, substitutes=substitutes)
+    elif substitutes == "keep":
+        idx, scores = rec.complements_.complements(a, k=k)
     else:
         raise ConfigError(f"substitutes={substitutes!r}: only the complement ranker can drop substitutes; this model's "
                           f"complements come from {type(rec.complements_).__name__} "

@@ -316,8 +316,9 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
         candidates["fitted"] = fitted.weights
         scored["fitted"] = _greedy_eval(fitted, va_req, valid, cfg, vpairs, per_episode=True)
         new, old = scored["fitted"]["recalls"], scored[start]["recalls"]
-        better = first(scored["fitted"]) > first(scored[start])
-        if cfg.fit_folds:
+        if not cfg.fit_folds:
+            better = first(scored["fitted"]) > first(scored[start])
+        else:
             cv_new, cv_old = _out_of_fold_recalls(tr_req, train, LinearPolicy(candidates[start]), cfg, tr_pairs,
                                                   seed, train_groups)
             cv_gain, cv_se = gain_z(cv_new, cv_old)
