@@ -177,7 +177,7 @@ def fitted_method(h0: dict) -> dict:
 
 def start_row(h0: dict) -> dict:
     """What RL started from and what it kept, from the curve's first row."""
-    keys = ("start", "start_valid_recall", "complement_bonus", "fit", "kept_epoch", "kept_valid_recall",
+    keys = ("start", "start_valid_recall", "start_train_recall", "complement_bonus", "fit", "kept_epoch", "kept_valid_recall",
             "rl_kept", "rl_gain", "rl_gain_se")
     row = {k: h0.get(k) for k in keys} | {"start_weights": {k: round(v, 3) for k, v in h0["start_weights"].items()}}
     if row["fit"] and "weights" in row["fit"]:
@@ -272,6 +272,9 @@ def main() -> None:
     ap.add_argument("--fit-folds", type=int, default=None,
                     help="the fitted start must also win out of fold on this many folds of the training episodes "
                          "(RLConfig default 4; 0: validation alone, as runs 7-8)")
+    ap.add_argument("--start-pool", action="store_true",
+                    help="judge the fixed RL starts on validation pooled with the training episodes "
+                         "(RLConfig.start_pool=True, run 10; default: validation alone)")
     ap.add_argument("--no-fit-start", action="store_true", help="no fitted RL start (RLConfig.fit_start=False)")
     args = ap.parse_args()
     only, seeds = args.only.split(","), [int(s) for s in args.seeds.split(",")]
@@ -297,6 +300,8 @@ def main() -> None:
         rl = dataclasses.replace(rl, fit_l2=args.fit_l2)
     if args.no_fit_start:
         rl = dataclasses.replace(rl, fit_start=False)
+    if args.start_pool:
+        rl = dataclasses.replace(rl, start_pool=True)
     if args.substitute_penalty is not None:
         rl = dataclasses.replace(rl, substitute_penalty=args.substitute_penalty)
     avoid = args.substitutes == "mask"

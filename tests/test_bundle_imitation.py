@@ -133,3 +133,19 @@ def test_fitted_start_can_be_checked_out_of_fold_on_the_training_episodes(code_p
     assert again.history_[0]["fit"] == fit
     with pytest.raises(Exception, match="fit_folds"):
         RLConfig(fit_folds=1)
+
+
+def test_fixed_starts_are_also_scored_on_the_training_episodes(code_pairs):  # noqa: F811
+    """``start_pool``: every fixed start is walked on the training episodes too. On the planted
+    shop the lexical start finds the mate there as on validation, the text start does not,
+    and the pooled choice is the lexical start; off, no training recalls are recorded."""
+    ds, vec, _ = code_pairs
+    cfg = RLConfig(epochs=1, patience=1, max_episodes=200, max_size=2, starts=("lexical_knn",), sources="bundles",
+                   graph_fraction=0.2, valid_fraction=0.5, fit_start=False, start_pool=True)
+    h0 = BundleBuilder(size=2, weights={"anchor_similarity": 1.0}, rl=cfg).fit(ds, vec, seed=0).history_[0]
+    train, n = h0["start_train_recall"], h0["start_episodes"]
+    assert h0["start"] == "lexical_knn" and n["train"] > 10 and n["valid"] > 10
+    assert train["lexical_knn"] >= 0.8 and train["init"] <= 0.2
+    off = BundleBuilder(size=2, weights={"anchor_similarity": 1.0},
+                        rl=dataclasses.replace(cfg, start_pool=False)).fit(ds, vec, seed=0).history_[0]
+    assert off["start"] == "lexical_knn" and "start_train_recall" not in off and not RLConfig().start_pool

@@ -234,10 +234,22 @@ def test_rl_starts_from_the_best_baseline_point_on_validation(shop):
     (judged on validation recall) and the kept policy is no worse on validation than it."""
     ds, vec = shop
     bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0, "complement_mean": -1.0}
-    b = BundleBuilder(size=4, weights=bad, rl=RLConfig(epochs=1, max_episodes=120, max_size=4)).fit(ds, vec, seed=0)
+    b = BundleBuilder(size=4, weights=bad, rl=RLConfig(epochs=1, max_episodes=120, max_size=4, start_pool=True)
+                      ).fit(ds, vec, seed=0)
     h0 = b.history_[0]
     assert h0["start"] != "init" and set(h0["start_valid_recall"]) == {"init", *STARTS, "fitted"}
-    assert h0["valid_recall"] == max(h0["start_valid_recall"].values()) > h0["start_valid_recall"]["init"]
+    # the start has the best mean recall over validation and training episodes pooled (RLConfig.start_pool)
+    n = h0["start_episodes"]
+    pooled = {s: (h0["start_valid_recall"][s] * n["valid"] + h0["start_train_recall"][s] * n["train"])
+              / (n["valid"] + n["train"]) for s in h0["start_train_recall"]}
+    assert set(pooled) == {"init", *STARTS} and h0["start"] in {max(pooled, key=pooled.get), "fitted"}
+    assert pooled["init"] < max(pooled.values())
+    if h0["start"] != "fitted":
+        assert h0["valid_recall"] == h0["start_valid_recall"][h0["start"]]
+    plain = BundleBuilder(size=4, weights=bad, rl=RLConfig(epochs=1, max_episodes=120, max_size=4,
+                                                           fit_start=False)).fit(ds, vec, seed=0).history_[0]
+    assert "start_train_recall" not in plain          # validation alone picks the start
+    assert plain["valid_recall"] == max(plain["start_valid_recall"].values()) > plain["start_valid_recall"]["init"]
     kept = b.history_[h0["kept_epoch"]]   # guarded: no lower complement precision, no more substitutes
     assert kept["valid_recall"] >= h0["valid_recall"]
     assert kept["valid_complement_precision"] >= h0["valid_complement_precision"] - 1e-9
