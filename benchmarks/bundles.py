@@ -177,8 +177,8 @@ def fitted_method(h0: dict) -> dict:
 
 def start_row(h0: dict) -> dict:
     """What RL started from and what it kept, from the curve's first row."""
-    keys = ("start", "start_valid_recall", "start_train_recall", "complement_bonus", "fit", "kept_epoch", "kept_valid_recall",
-            "rl_kept", "rl_gain", "rl_gain_se")
+    keys = ("start", "start_valid_recall", "start_train_recall", "complement_bonus", "fit", "kept_epoch",
+            "kept_valid_recall", "rl_kept", "rl_gain", "rl_gain_se")
     row = {k: h0.get(k) for k in keys} | {"start_weights": {k: round(v, 3) for k, v in h0["start_weights"].items()}}
     if row["fit"] and "weights" in row["fit"]:
         row["fit"] = row["fit"] | {"weights": {k: round(v, 3) for k, v in row["fit"]["weights"].items()}}

@@ -231,7 +231,8 @@ def test_walk_at_the_text_knn_start_is_text_knn(shop, hand):
 
 def test_rl_starts_from_the_best_baseline_point_on_validation(shop):
     """From weights that chase popularity, start selection must pick a better starting point
-    (judged on validation recall) and the kept policy is no worse on validation than it."""
+    (judged on validation pooled with the training episodes with ``start_pool``, on validation
+    alone by default) and the kept policy is no worse on validation than it."""
     ds, vec = shop
     bad = {f: 0.0 for f in FEATURES} | {"popularity": 2.0, "complement": -1.0, "complement_mean": -1.0}
     b = BundleBuilder(size=4, weights=bad, rl=RLConfig(epochs=1, max_episodes=120, max_size=4, start_pool=True)

@@ -357,6 +357,8 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
             fit_info = fit_info | {"gain": gain, "gain_se": se, "kept": kept}
             start = "fitted" if kept else start
         fit_info = fit_info | {"weights": fitted.as_dict()}
+    pool_info = ({"start_train_recall": {n: float(train_recalls(n).mean()) for n in scored if n != "fitted"},
+                  "start_episodes": {"valid": len(valid), "train": len(train)}} if pooled else {})
     key = _selector(cfg, scored[start])
     runs = []
     for bonus in cfg.complement_bonuses or (cfg.complement_bonus,):
@@ -366,9 +368,7 @@ def train_policy(make_request: Callable[[Episode], Request] | Sequence[Request],
         kept = max(history, key=lambda h: (key(_as_result(h)), -h["epoch"]))
         history[0].update(kept_epoch=kept["epoch"], kept_valid_recall=kept["valid_recall"], start=start,
                           start_valid_recall={n: r["recall"] for n, r in scored.items()},
-                          **({"start_train_recall": {n: float(train_recalls(n).mean()) for n in scored
-                                                     if n != "fitted"},
-                              "start_episodes": {"valid": len(valid), "train": len(train)}} if pooled else {}),
+                          **pool_info,
                           complement_bonus=bonus, fit=fit_info,
                           start_weights=LinearPolicy(candidates[start]).as_dict())
         runs.append((best_key, weights, history, recalls))
