@@ -21,10 +21,7 @@ Last line: one JSON object.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -34,7 +31,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 import cartgraph
-from bundle_signals import paired_report, recall_per_bundle
+from bundle_signals import domain_main, paired_report, recall_per_bundle
 from cartgraph.bundles.lexical import title_tfidf
 from cartgraph.bundles.tables import item_titles
 from cartgraph.evaluation import splits
@@ -120,15 +117,8 @@ def run(domain: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="electronic,clothing")
-    args = ap.parse_args()
-    result = {"benchmark": "bundle_lexical", "protocol": "every training bundle of splits.last_bundle completed "
-              "from its first item (test bundles never read)"}
-    for domain in args.only.split(","):
-        result[domain] = run(domain)
-    result["machine"] = f"{platform.machine()} {os.cpu_count()} cpus"
-    print(json.dumps(result))
+    domain_main(__doc__, "bundle_lexical", run, protocol="every training bundle of splits.last_bundle completed "
+                "from its first item (test bundles never read)")
 
 
 if __name__ == "__main__":

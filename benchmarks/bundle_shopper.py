@@ -20,10 +20,7 @@ Last line: one JSON object.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 from pathlib import Path
 
 import cartgraph
@@ -34,6 +31,7 @@ from cartgraph.bundles.policy import STARTS, LinearPolicy
 from cartgraph.bundles.walk import decode
 from cartgraph.evaluation import splits
 
+from bundle_signals import domain_main
 from bundles import bundlerec_cases, vectors
 
 DATA = Path(os.environ.get("CARTGRAPH_DATA_DIR", "../shared/data"))
@@ -67,14 +65,7 @@ def run(domain: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="electronic,clothing")
-    args = ap.parse_args()
-    result = {"benchmark": "bundle_shopper", "reads_test": True}
-    for domain in args.only.split(","):
-        result[domain] = run(domain)
-    result["machine"] = f"{platform.machine()} {os.cpu_count()} cpus"
-    print(json.dumps(result))
+    domain_main(__doc__, "bundle_shopper", run, reads_test=True)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +188,19 @@ def cross_fit_args(description: str) -> argparse.Namespace:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     return ap.parse_args()
+
+
+def domain_main(doc: str, benchmark: str, run: Callable[[str], dict], **meta) -> None:
+    """``main`` of the per-domain BundleRec diagnostics: ``--only`` (domains), ``run(domain)`` for
+    each, and one JSON line with ``benchmark``, ``meta``, each domain's result and the machine."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--only", default="electronic,clothing")
+    args = ap.parse_args()
+    result = {"benchmark": benchmark, **meta}
+    for domain in args.only.split(","):
+        result[domain] = run(domain)
+    result["machine"] = f"{platform.machine()} {os.cpu_count()} cpus"
+    print(json.dumps(result))
 
 
 def main() -> None:
